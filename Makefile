@@ -1,0 +1,152 @@
+# tickflow - build, test, install.
+#   make            build/tickflow, build/libtickflow.a, build/examples/*
+#   make test       unit tests (cmocka) + shell tests on the real binary
+#   make asan       the same tests under AddressSanitizer + UBSan
+#   make valgrind   the unit tests under valgrind memcheck
+#   make bench      benchmark scripts (figures, never pass/fail timings)
+#   make fuzz       libFuzzer targets (FUZZ_SECONDS per target)
+#   make demo       the download-then-train pipeline, twice
+#   make install / uninstall (PREFIX, DESTDIR)
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+MANDIR   ?= $(PREFIX)/share/man
+PCDIR    ?= $(LIBDIR)/pkgconfig
+
+CC       ?= gcc
+B        ?= build
+PKGS     := sqlite3 libcrypto libcjson
+TESTPKGS := cmocka
+
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wundef -Wvla -Wpointer-arith \
+            -Wcast-align -Wwrite-strings -Wnull-dereference -Wimplicit-fallthrough
+# Warnings are errors in CI (CI=true) and with WERROR=1.
+ifneq ($(filter true 1,$(CI) $(WERROR)),)
+WARN     += -Werror
+endif
+OPT      ?= -O2 -g
+BASEFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I$(B)/gen
+DEPFLAGS  = -MMD -MP
+
+# Dependencies are checked (and installed through scripts/install-deps when
+# missing) before pkg-config is asked for flags.
+DEPS_OK  := $(B)/.deps-ok
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TESTPKGS) 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+
+ALL_CFLAGS = $(BASEFLAGS) $(OPT) $(WARN) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)
+
+LIB_SRC  := $(wildcard src/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+EX_SRC   := $(wildcard examples/*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+SCHEMA   := $(sort $(wildcard schema/*.sql))
+
+LIB_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC)) $(B)/obj/gen/schema.o
+CLI_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(CLI_SRC))
+LIB      := $(B)/libtickflow.a
+BIN      := $(B)/tickflow
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRC))
+TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
+TEST_HELPERS := $(wildcard tests/unit/helpers/*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
+
+.PHONY: all test unit shtest asan valgrind bench fuzz demo install uninstall clean check-full deps
+.DEFAULT_GOAL := all
+
+all: $(LIB) $(BIN) $(EXAMPLES)
+
+deps: $(DEPS_OK)
+$(DEPS_OK): scripts/install-deps
+	@mkdir -p $(B)
+	@pkg-config --exists $(PKGS) $(TESTPKGS) && command -v sqlite3 >/dev/null \
+	  && scripts/install-deps --check || scripts/install-deps
+	@touch $@
+
+$(B)/gen/schema.c: $(SCHEMA) scripts/embed-schema
+	@mkdir -p $(dir $@)
+	scripts/embed-schema $(SCHEMA) > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/schema.o: $(B)/gen/schema.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: src/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(PKG_LIBS)
+
+$(B)/examples/%: examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(TEST_HELPERS) $(LIB) $(PKG_LIBS) $(TEST_LIBS)
+
+# Small programs the shell tests drive (tests/tools/*.c).
+$(B)/tools/%: tests/tools/%.c $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+# The test suite: every cmocka binary, then every shell test (real binary,
+# real database files in temporary folders).
+test: all $(TESTS) $(TOOLS)
+	@scripts/run-tests $(B)
+
+unit: $(TESTS)
+	@scripts/run-tests --unit-only $(B)
+
+asan:
+	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+valgrind: all $(TESTS)
+	@TF_VALGRIND=1 scripts/run-tests --unit-only $(B)
+
+check-full: all $(TESTS) $(TOOLS)
+	@TF_FULL=1 scripts/run-tests $(B)
+
+bench: all
+	@scripts/bench-all $(B)
+
+fuzz: | $(DEPS_OK)
+	@scripts/fuzz $(B)
+
+demo: all
+	@scripts/demo $(B)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PCDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/tickflow
+	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libtickflow.a
+	install -m 0644 include/tickflow.h $(DESTDIR)$(INCDIR)/tickflow.h
+	install -m 0644 man/tickflow.1 $(DESTDIR)$(MANDIR)/man1/tickflow.1
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TF_VERSION "\(.*\)"/\1/p' include/tickflow.h)|' \
+	  tickflow.pc.in > $(DESTDIR)$(PCDIR)/tickflow.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tickflow $(DESTDIR)$(LIBDIR)/libtickflow.a \
+	  $(DESTDIR)$(INCDIR)/tickflow.h $(DESTDIR)$(MANDIR)/man1/tickflow.1 \
+	  $(DESTDIR)$(PCDIR)/tickflow.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,257 @@
+/*
+ * tickflow.h - the one public header of libtickflow.
+ *
+ * tickflow is a persistent-cache job scheduler: a tick loop evaluates flows,
+ * each work call's argument set is canonicalized (RFC 8785), hashed
+ * (SHA-256) and recorded in SQLite, so a call that already succeeded never
+ * runs again, even after a restart, a crash, or with several schedulers on
+ * one database.
+ *
+ * Conventions:
+ *  - every function returns an int code: TF_OK (0) or one of TF_E*;
+ *    tf_strerror() names a code, tf_errmsg() gives the last message of a
+ *    handle (the library never prints and never exits);
+ *  - every function says who frees what it returns; every *_free and
+ *    *_close accepts NULL.
+ */
+#ifndef TICKFLOW_H
+#define TICKFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TF_VERSION "0.1.0"
+
+/* ---- result codes ---------------------------------------------------- */
+enum {
+    TF_OK = 0,      /* success */
+    TF_EINPUT,      /* bad input: JSON, argument, option or pipeline text */
+    TF_EDB,         /* the database failed (I/O, corruption, full disk) */
+    TF_EBUSY,       /* the database stayed locked past the busy timeout */
+    TF_ENOMEM,      /* out of memory */
+    TF_EIO,         /* a file, pipe or process operation failed */
+    TF_ESCHEMA,     /* the database was written by a newer tickflow */
+    TF_ENOTFOUND,   /* nothing matched (a key, a work, a file) */
+    TF_EAMBIGUOUS,  /* a key prefix matched several calls */
+    TF_ESTATE,      /* the call is not in a state that allows this */
+    TF_ESTOPPED     /* the loop was asked to stop (signal, tf_app_stop) */
+};
+
+/* Static English name of a result code; never NULL, never to be freed. */
+const char *tf_strerror(int rc);
+
+/* ---- canonical JSON (RFC 8785) and keys ------------------------------- */
+
+/* Where and why an input was refused. Filled by the functions below. */
+typedef struct tf_error {
+    char msg[512];      /* one line, lowercase, e.g. "1:7: duplicate member name \"a\"" */
+    size_t offset;      /* byte offset into the text input (text functions only) */
+    int line;           /* 1-based line of the problem (text functions), else 0 */
+    int column;         /* 1-based column, counted in bytes (text functions), else 0 */
+} tf_error;
+
+/* Deepest nesting of arrays and objects accepted by every parser here. */
+#define TF_JSON_MAX_DEPTH 512
+
+/*
+ * Canonicalize JSON text (len bytes, need not be NUL-terminated).
+ * On TF_OK *out is a malloc'd NUL-terminated buffer of *out_len canonical
+ * bytes: the caller frees it with free(). On TF_EINPUT, err says what and
+ * where (line:column) and *out is NULL. err may be NULL.
+ */
+int tf_canon_text(const char *text, size_t len, char **out, size_t *out_len,
+                  tf_error *err);
+
+/*
+ * Canonicalize a cJSON tree a program built. Refuses (TF_EINPUT, with a JSON
+ * path such as "$.a[3]" in err->msg) non-finite numbers, invalid UTF-8,
+ * duplicate member names and raw cJSON types that are not JSON. The caller
+ * frees *out with free(). The tree is not modified.
+ */
+int tf_canon_tree(const cJSON *tree, char **out, size_t *out_len,
+                  tf_error *err);
+
+/*
+ * Strictly parse JSON text into a cJSON tree (same rules as tf_canon_text).
+ * The caller frees *out with cJSON_Delete().
+ */
+int tf_parse_text(const char *text, size_t len, cJSON **out, tf_error *err);
+
+/* SHA-256 of len bytes as 64 lowercase hex digits and a NUL in hex[65]. */
+int tf_sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* Canonicalize then hash: the argument key of a text or a tree. */
+int tf_hash_text(const char *text, size_t len, char hex[65], tf_error *err);
+int tf_hash_tree(const cJSON *tree, char hex[65], tf_error *err);
+
+/* ---- the application handle ----------------------------------------- */
+
+typedef struct tf_app tf_app;     /* database, works, flows, loop state */
+typedef struct tf_work tf_work;   /* a registered work (owned by its app) */
+typedef struct tf_tick tf_tick;   /* the context of one flow evaluation */
+
+/*
+ * Open (creating with mode 0600 if absent) the database at path and migrate
+ * it to the current schema. A database from a newer tickflow is refused
+ * with TF_ESCHEMA and left untouched. On failure *out is still set when
+ * memory allowed, so tf_errmsg(*out) explains; close it either way.
+ */
+int tf_app_open(const char *db_path, tf_app **out);
+
+/* Close the database, free every work and flow. Accepts NULL. */
+void tf_app_close(tf_app *app);
+
+/* The last error message of this handle ("" if none); owned by the app. */
+const char *tf_errmsg(const tf_app *app);
+
+/*
+ * Folder for per-execution log files of command works (created 0700 if
+ * absent; files 0600). Default: "<db_path>.logs". The string is copied.
+ */
+int tf_app_set_log_dir(tf_app *app, const char *dir);
+
+/*
+ * Test and tooling seam: the wall clock the app uses for timestamps,
+ * leases, backoff and timeouts, in seconds since the epoch. NULL restores
+ * the real clock.
+ */
+typedef double (*tf_clock_fn)(void *user);
+void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user);
+
+/*
+ * Ask a running loop (or a blocking run) to stop gracefully: running
+ * executions are stopped and recorded as interrupted. Async-signal-safe:
+ * call it from a SIGINT/SIGTERM handler.
+ */
+void tf_app_stop(tf_app *app);
+
+/* ---- works ------------------------------------------------------------ */
+
+/*
+ * A C work function. It runs in a child process forked for the execution.
+ * args: the call's argument set (read-only). On success set *result to a
+ * cJSON tree (the library frees it; NULL means JSON null) and return 0.
+ * On failure return non-zero and optionally set *error to a malloc'd
+ * message (the library frees it).
+ */
+typedef int (*tf_work_fn)(const cJSON *args, void *user, cJSON **result,
+                          char **error);
+
+/* Options of a work. Initialise with tf_work_opts_init(). */
+typedef struct tf_work_opts {
+    int cache_calls;        /* 1 (default): a succeeded argument set never runs again */
+    int parallel;           /* 0 (default): tf_run blocks until the execution ends */
+    const char *version;    /* part of the key: changing it runs everything again ("" default) */
+    int retries;            /* further attempts after a failure (default 0) */
+    double retry_backoff;   /* seconds before the first retry, doubled each time (default 1) */
+    double timeout;         /* seconds an execution may take; 0 (default) means no limit */
+} tf_work_opts;
+
+void tf_work_opts_init(tf_work_opts *opts);
+
+/*
+ * Register a C work. name must be unique in the app; strings are copied.
+ * opts may be NULL for the defaults. *out belongs to the app.
+ */
+int tf_work_new(tf_app *app, const char *name, tf_work_fn fn, void *user,
+                const tf_work_opts *opts, tf_work **out);
+
+/* A command work: an argv executed without a shell. */
+typedef struct tf_command {
+    const char *const *argv;  /* NULL-terminated; "{name}" / "{name.field}" fill one element each */
+    const char *const *env;   /* NULL-terminated "NAME=value" set over the inherited environment, or NULL */
+    const char *cwd;          /* working folder, or NULL for the scheduler's */
+} tf_command;
+
+/*
+ * Register a command work. The command gets its canonical argument set in
+ * TICKFLOW_ARGS and its key in TICKFLOW_KEY; its result is the last line of
+ * its standard output (JSON if it parses, else a JSON string; null if
+ * none); all its output goes to a per-execution log file. Everything in
+ * cmd is copied. *out belongs to the app.
+ */
+int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
+                        const tf_work_opts *opts, tf_work **out);
+
+/* Find a registered work by name, or NULL. */
+tf_work *tf_work_find(tf_app *app, const char *name);
+
+/* ---- flows, calls and the tick loop ----------------------------------- */
+
+/* What tf_run found or did for one call. */
+typedef enum tf_call_status {
+    TF_CALL_SUCCEEDED = 0,  /* result available (cached or just executed) */
+    TF_CALL_RUNNING,        /* executing (parallel work, or another runner owns it) */
+    TF_CALL_RETRY_WAIT,     /* failed, a retry is due later */
+    TF_CALL_FAILED          /* failed for good: stays failed until cleared or retried */
+} tf_call_status;
+
+/* The outcome of one tf_run. Valid until the end of the tick. */
+typedef struct tf_call {
+    tf_call_status status;  /* see tf_call_status */
+    int cached;             /* 1 when nothing executed in this call: the store answered */
+    int executed;           /* 1 when this call finished an execution (blocking run) */
+    const cJSON *result;    /* SUCCEEDED: the result tree (owned by the tick), else NULL */
+    const char *error;      /* FAILED/RETRY_WAIT: the reason (owned by the tick), else NULL */
+    char key[65];           /* args_sha256, lowercase hex */
+    double duration;        /* seconds of the execution that produced this state, or 0 */
+} tf_call;
+
+/* A flow: called once per tick; it calls tf_run for its works. */
+typedef void (*tf_flow_fn)(tf_tick *tick, void *user);
+
+/* Register a flow; flows run in registration order each tick. */
+int tf_flow_add(tf_app *app, const char *name, tf_flow_fn fn, void *user);
+
+/*
+ * Run a work with an argument set (a JSON object; NULL means {}), per the
+ * work's cache_calls and parallel options. args is not kept; out may be
+ * NULL. Returns TF_OK with out->status set, or an error code (database,
+ * bad args, TF_ESTOPPED) with tf_errmsg() set.
+ */
+int tf_run(tf_tick *tick, tf_work *work, const cJSON *args, tf_call *out);
+
+/* The app a tick belongs to, and the tick's number (1-based). */
+tf_app *tf_tick_app(tf_tick *tick);
+uint64_t tf_tick_number(const tf_tick *tick);
+
+/* An observer of decisions (for logs): one call per tf_run outcome. */
+typedef struct tf_event {
+    const char *work;       /* work name */
+    const char *key;        /* args_sha256 hex */
+    const char *args_json;  /* canonical argument set */
+    const char *what;       /* "ran", "cached", "started", "running", "waiting", "failed", "retry" */
+    const char *error;      /* reason for failed/retry, else NULL */
+    double duration;        /* seconds, for ran/failed */
+    int attempt;            /* attempt number of the execution, or 0 */
+} tf_event;
+typedef void (*tf_event_fn)(const tf_event *ev, void *user);
+void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user);
+
+/* Options of the tick loop. Initialise with tf_loop_opts_init(). */
+typedef struct tf_loop_opts {
+    double interval;        /* seconds between tick starts (default 1) */
+    uint64_t max_ticks;     /* stop after this many ticks; 0 = no limit (default) */
+    int until_idle;         /* 1: stop after a tick in which nothing ran, started or waited */
+} tf_loop_opts;
+
+void tf_loop_opts_init(tf_loop_opts *opts);
+
+/*
+ * Evaluate every flow each tick until a stop condition. Sleeps between
+ * ticks without busy-waiting and wakes early when a parallel execution
+ * ends. On stop (tf_app_stop) running executions are killed and recorded
+ * as interrupted; returns TF_ESTOPPED then, TF_OK on a normal end.
+ * *failed (may be NULL) receives the number of calls that ended failed.
+ */
+int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TICKFLOW_H */

@@ -1,0 +1,202 @@
+/*
+ * store.h - the persistent cache behind a small interface (owned by
+ * store.c; SQLite today). Work and loop code use only these functions, so a
+ * server engine could implement the same protocol later.
+ *
+ * Protocol: a call is a row per (work, version, args_sha256). A runner
+ * claims it in one transaction, taking a lease and a new fencing token; it
+ * renews the lease while the execution lives; its finishing write only
+ * lands if the fencing token is still the row's (so a runner whose lease
+ * was taken over cannot overwrite the newer execution). A claim held by a
+ * dead runner (lease expired, or same host and the runner process is gone)
+ * is taken over and the old attempt recorded as interrupted.
+ *
+ * Every function returns TF_OK or a TF_E* code with tf_store_errmsg() set.
+ * SQLITE_BUSY is retried inside the store for up to the busy timeout and
+ * then reported as TF_EBUSY; it never becomes a call failure.
+ */
+#ifndef TF_STORE_H
+#define TF_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "tickflow.h"
+
+typedef struct tf_store tf_store;
+
+/*
+ * Open or create (file mode 0600) the database at path, enable WAL and a
+ * busy timeout, apply the embedded migrations. A newer schema is refused
+ * with TF_ESCHEMA and not modified. *out is set even on failure (when memory
+ * allowed) so tf_store_errmsg() can explain; tf_store_close() it either way.
+ */
+int tf_store_open(const char *path, tf_store **out);
+void tf_store_close(tf_store *s);
+const char *tf_store_errmsg(const tf_store *s);
+
+/* Schema version this build writes (PRAGMA user_version after migration). */
+int tf_store_schema_version(void);
+
+/* Test seam: the clock used for timestamps (epoch seconds); NULL = real. */
+void tf_store_set_clock(tf_store *s, double (*clock)(void *), void *user);
+
+/* What a claim decided. */
+typedef enum tf_claim_decision {
+    TF_CLAIM_HIT,        /* succeeded before (cache_calls): result_json holds the result */
+    TF_CLAIM_RUN,        /* ours now: execute, then tf_store_finish with fence */
+    TF_CLAIM_BUSY,       /* a live runner is executing it: wait */
+    TF_CLAIM_RETRY_WAIT, /* failed; next attempt allowed at next_retry_at */
+    TF_CLAIM_FAILED      /* failed and out of retries: stays failed until cleared/retried */
+} tf_claim_decision;
+
+typedef struct tf_claim_req {
+    const char *work;       /* work name */
+    const char *version;    /* work version ("" if none) */
+    const char *args_sha256;/* 64 lowercase hex of args_json */
+    const char *args_json;  /* canonical argument set */
+    int cache_calls;        /* 0: a settled row is claimed again (new execution) */
+    int retries;            /* further attempts allowed after a failure */
+    double backoff;         /* seconds before the first retry, doubled per failure */
+    double lease;           /* seconds the claim lives without tf_store_renew */
+} tf_claim_req;
+
+typedef struct tf_claim {
+    tf_claim_decision decision; /* see above */
+    int64_t call_id;        /* calls.id */
+    int64_t fence;          /* RUN: our fencing token */
+    int64_t history_id;     /* RUN: history.id of this attempt */
+    int attempt;            /* RUN: 1 for the first execution of this row, then 2, ... */
+    char *result_json;      /* HIT: stored result text (malloc'd, see tf_claim_clear) */
+    char *error;            /* RETRY_WAIT/FAILED: last error text (malloc'd) */
+    double next_retry_at;   /* RETRY_WAIT: epoch seconds */
+    long stale_pgid;        /* RUN after a takeover on this host: the dead runner's execution group to kill, else 0 */
+} tf_claim;
+
+/* Free the strings of a claim and zero it. Accepts a zeroed claim. */
+void tf_claim_clear(tf_claim *c);
+
+/*
+ * Decide and, if allowed, claim one call. A succeeded row is answered with
+ * a read only (no write lock): the cached path. Everything else happens in
+ * one BEGIN IMMEDIATE transaction.
+ */
+int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out);
+
+/* Record the execution's child pid/process group and log file on the attempt. */
+int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
+                          const char *log_path);
+
+/* Extend our lease to now+lease seconds. TF_ESTATE if the fence was lost. */
+int tf_store_renew(tf_store *s, int64_t call_id, int64_t fence, double lease);
+
+typedef enum tf_outcome {
+    TF_OUT_SUCCEEDED, TF_OUT_FAILED, TF_OUT_INTERRUPTED
+} tf_outcome;
+
+typedef struct tf_finish {
+    int64_t call_id;        /* the claimed row */
+    int64_t fence;          /* the token from the claim */
+    int64_t history_id;     /* the attempt */
+    tf_outcome outcome;     /* what happened */
+    const char *result_json;/* SUCCEEDED: canonical result text */
+    const char *error;      /* FAILED/INTERRUPTED: reason, else NULL */
+    int exit_code;          /* child exit status, or -1 */
+    int term_signal;        /* signal that ended the child, or 0 */
+    double duration;        /* seconds the execution took */
+    int retries;            /* the work's retry budget, to compute next_retry_at */
+    double backoff;         /* the work's first backoff in seconds */
+} tf_finish;
+
+/*
+ * Record the end of an attempt in one transaction: the history row always,
+ * the calls row only if fence still matches (else TF_ESTATE: our lease was
+ * taken over; nothing of the newer execution is touched).
+ */
+int tf_store_finish(tf_store *s, const tf_finish *f);
+
+/*
+ * Cheap change detector: PRAGMA data_version. It changes when another
+ * connection committed since the last call; our own commits do not change it.
+ */
+int tf_store_data_version(tf_store *s, int64_t *version);
+
+/* One calls row for listing and inspection. Strings owned by the store until the callback returns. */
+typedef struct tf_call_row {
+    int64_t id;             /* calls.id */
+    const char *work;       /* work name */
+    const char *version;    /* work version */
+    const char *args_sha256;/* key */
+    const char *args_json;  /* canonical arguments */
+    const char *status;     /* running/succeeded/failed/interrupted */
+    const char *result_json;/* result or NULL */
+    const char *error;      /* last error or NULL */
+    int attempts;           /* executions started */
+    const char *created_at; /* ISO-8601 UTC */
+    const char *started_at; /* ISO-8601 UTC or NULL */
+    const char *finished_at;/* ISO-8601 UTC or NULL */
+    double duration;        /* seconds of the last execution, or -1 */
+    long runner_pid;        /* running: runner process id */
+    const char *runner_host;/* running: runner host */
+    const char *log_path;   /* last attempt's log file or NULL */
+} tf_call_row;
+
+typedef struct tf_history_row {
+    int64_t id;             /* history.id */
+    int attempt;            /* attempt number */
+    const char *status;     /* running/succeeded/failed/interrupted */
+    const char *started_at; /* ISO-8601 UTC */
+    const char *finished_at;/* ISO-8601 UTC or NULL */
+    double duration;        /* seconds or -1 */
+    const char *runner_host;/* host of the runner */
+    long runner_pid;        /* pid of the runner */
+    long exec_pid;          /* pid of the execution child, or 0 */
+    int exit_code;          /* -1 when none */
+    int term_signal;        /* 0 when none */
+    const char *error;      /* reason or NULL */
+    const char *log_path;   /* log file or NULL */
+} tf_history_row;
+
+/* A selection of calls; NULL/0 fields do not filter. */
+typedef struct tf_filter {
+    const char *work;       /* exact work name */
+    const char *status;     /* exact status */
+    const char *key_prefix; /* args_sha256 prefix (hex) */
+    const char *args_sha256;/* exact key (from --args JSON) */
+    const char *since;      /* created_at >= this ISO text */
+    const char *before;     /* created_at < this ISO text */
+    int all;                /* 1: every row (clear --all) */
+    int limit;              /* list: at most this many rows (0 = no limit) */
+} tf_filter;
+
+typedef int (*tf_row_fn)(const tf_call_row *row, void *user);      /* non-zero stops */
+typedef int (*tf_hist_fn)(const tf_history_row *row, void *user);  /* non-zero stops */
+
+/* Rows matching f, newest first. */
+int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user);
+
+/* The one row whose key starts with prefix: TF_ENOTFOUND, or TF_EAMBIGUOUS (message lists candidates). */
+int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user);
+
+/* Attempts of one call, oldest first. */
+int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user);
+
+/*
+ * Delete the calls matching f (and their history) in one transaction and
+ * record an audit row (time, user, selector, count). A filter with no field
+ * set and all==0 is refused (TF_EINPUT). dry_run: count and list only.
+ */
+int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
+                   const char *selector, int dry_run, tf_row_fn fn, void *fn_user,
+                   int64_t *count);
+
+/* Make failed calls matching f runnable again (failures reset). */
+int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count);
+
+/* Delete settled calls finished before the epoch time `before`, and history of them. */
+int tf_store_gc(tf_store *s, double before, int64_t *count);
+
+/* Canonical args of the work's most recent call other than args_sha256 (malloc'd, caller frees), or NULL. */
+int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256, char **args_json);
+
+#endif
