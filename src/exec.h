@@ -69,6 +69,13 @@ const tf_exec_result *tf_exec_result_of(const tf_exec *e);
 /* Ask the whole group to stop (SIGTERM now, SIGKILL after the grace). Keep stepping to reap. */
 void tf_exec_terminate(tf_exec *e, double now);
 
+/*
+ * Command: the first failure to write the log file ("cannot write log
+ * '<path>': <reason>"), or NULL. The execution itself goes on regardless;
+ * the caller decides whether to surface it. Owned by the tf_exec.
+ */
+const char *tf_exec_log_error(const tf_exec *e);
+
 /* Kill the group (SIGKILL), reap, free. Accepts NULL. */
 void tf_exec_free(tf_exec *e);
 

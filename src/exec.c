@@ -1,0 +1,984 @@
+/*
+ * exec.c - one execution in a child process.
+ *
+ * This module owns everything between "run this work now" and "here is how
+ * it ended": fork, the child's set-up (own process group, death with the
+ * parent, default signals), the pipes back to the parent, the pidfd that
+ * tells the loop when the child exited, timeouts (SIGTERM to the group, then
+ * SIGKILL after a grace), reaping, and turning what came back into a
+ * tf_exec_result.
+ *
+ * Two kinds of execution:
+ *  - C works: the forked child calls the function, canonicalizes its result
+ *    and writes one framed message to a result pipe: a status byte ('S'
+ *    canonical JSON, 'E' error text), an 8-byte big-endian payload length,
+ *    the payload. The child then _exit()s, so atexit handlers and stdio
+ *    buffers inherited from the scheduler never run or flush twice.
+ *  - commands: fork + execvpe without a shell. stdout goes to a pipe the
+ *    parent reads, tees to the log file and scans for the last non-empty
+ *    line (kept in bounded memory); stderr goes straight to the log file.
+ *    exec/chdir failures come back over a close-on-exec pipe carrying errno.
+ *
+ * Nothing here blocks except tf_exec_free's final reap of a killed child.
+ * No global state and no signal handlers: the child's exit is observed
+ * through a pidfd (or, where pidfds are unavailable, by polling waitpid on
+ * the deadline tf_exec_deadline reports).
+ *
+ * PR_SET_PDEATHSIG fires when the thread that forked exits; the scheduler
+ * starts executions from its main thread, which lives as long as it does.
+ */
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "json.h"
+
+extern char **environ;
+
+#define TF_EXEC_LINE_MAX ((size_t)1 << 20)      /* longest last output line kept (1 MiB) */
+#define TF_EXEC_RESULT_MAX ((size_t)256 << 20)  /* largest C work result message (256 MiB) */
+#define TF_EXEC_CHUNK ((size_t)64 << 10)        /* bytes per read() */
+#define TF_EXEC_STEP_READS 16                   /* reads per pipe per step: keeps one busy child from starving the loop */
+#define TF_EXEC_GRACE 2.0                       /* seconds between SIGTERM and SIGKILL */
+#define TF_EXEC_POLL_NOPIDFD 0.05               /* step interval when no pidfd can be had */
+#define TF_EXEC_ERRMSG_MAX 4096                 /* longest error text kept from a C work */
+
+/* What the command child reports over the exec-error pipe before _exit(127). */
+typedef struct exec_failure {
+    int stage;              /* 'c': chdir failed, 'x': exec failed, 's': child set-up failed */
+    int err;                /* errno of the failing call */
+} exec_failure;
+
+struct tf_exec {
+    int is_cmd;             /* 1: command, 0: C work */
+    pid_t pid;              /* the child, also its process group id */
+    int pidfd;              /* pidfd of the child, -1 once reaped or if unavailable */
+    int have_pidfd;         /* 1 if pidfd_open worked (else waitpid is polled) */
+    int out_fd;             /* C: result pipe; command: stdout pipe (read ends, non-blocking), -1 at EOF */
+    int fail_fd;            /* command: exec-error pipe read end, -1 when not used */
+    int log_fd;             /* command: log file (appended), -1 if none */
+    char *log_path;         /* command: copy of the log path, for messages */
+    char *argv0;            /* command: copy of argv[0], for messages */
+    char *cwd;              /* command: copy of the working folder, for messages */
+    double start;           /* app-clock epoch seconds at start */
+    struct timespec mono0;  /* CLOCK_MONOTONIC at start, for the duration */
+    double timeout;         /* seconds allowed, 0 for no limit */
+    int timed_out;          /* 1 once the timeout fired */
+    double kill_at;         /* app-clock time to send SIGKILL to the group, 0 if none pending */
+    double last_now;        /* now of the latest step (for the no-pidfd poll deadline) */
+    int reaped;             /* 1 once waitpid collected the child */
+    int wstatus;            /* raw wait status once reaped */
+    int lost;               /* 1 if the child was reaped by someone else (ECHILD) */
+    char *chunk;            /* TF_EXEC_CHUNK bytes of read buffer */
+    tf_buf msg;             /* C: the result message received so far */
+    tf_buf cur;             /* command: the output line being assembled (capped) */
+    int cur_over;           /* command: cur went past TF_EXEC_LINE_MAX */
+    tf_buf last;            /* command: the last complete non-empty line */
+    int last_over;          /* command: the last complete non-empty line was too long */
+    char log_err[512];      /* command: first log write failure, "" if none */
+    int done;               /* 1 once the result is built */
+    tf_exec_result res;     /* the outcome once done */
+    char *res_json;         /* owned storage of res.result_json */
+    char *res_error;        /* owned storage of res.error */
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* snprintf into err (may be NULL), always terminated even when truncated. */
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        err[0] = '\0';
+    else if ((size_t)n >= errlen)
+        err[errlen - 1] = '\0'; /* truncated: still a terminated message */
+}
+
+static double mono_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* Write all n bytes (retrying short writes and EINTR). 0 or -1 with errno. */
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Copy of s, or NULL if s is NULL or memory ran out (*oom set then). */
+static char *dup_opt(const char *s, int *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+/* Format a duration for messages: "5", "0.3", "1.25". */
+static void fmt_seconds(char *out, size_t len, double s)
+{
+    int n = snprintf(out, len, "%g", s);
+    if (n < 0 || (size_t)n >= len)
+        out[len - 1] = '\0';
+}
+
+/* ---- the child side (async-signal-safe calls only before fn/exec) ------ */
+
+/*
+ * Common set-up of every child: own process group, SIGKILL when the parent
+ * dies (and exit if it already did), default signal dispositions and an
+ * empty mask so the work sees a clean slate whatever the scheduler set.
+ */
+static void child_setup(pid_t parent)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int s = 1; s < NSIG; s++)
+        (void)sigaction(s, &sa, NULL); /* fails harmlessly for SIGKILL, SIGSTOP, libc-reserved */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Move fd above the standard descriptors (close-on-exec) so dup2 onto 0..2 cannot clobber it. */
+static int child_lift(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static void child_report(int fd, int stage, int e)
+{
+    exec_failure f;
+    memset(&f, 0, sizeof f);
+    f.stage = stage;
+    f.err = e;
+    (void)write_all(fd, &f, sizeof f);
+    _exit(127);
+}
+
+/* Send the framed message: status byte, 8-byte big-endian length, payload. */
+static void child_send(int fd, char status, const char *p, size_t n)
+{
+    unsigned char hdr[9];
+    hdr[0] = (unsigned char)status;
+    uint64_t len = n;
+    for (int i = 0; i < 8; i++)
+        hdr[1 + i] = (unsigned char)(len >> (56 - 8 * i));
+    if (write_all(fd, hdr, sizeof hdr) != 0 || write_all(fd, p, n) != 0)
+        _exit(125);
+}
+
+static void child_send_str(int fd, char status, const char *s)
+{
+    child_send(fd, status, s, strlen(s));
+}
+
+/* The C work child: run fn, send the outcome, _exit. Never returns. */
+static void child_run_work(const tf_exec_spec *spec, int fd)
+{
+    cJSON *result = NULL;
+    char *error = NULL;
+    int rc = spec->fn(spec->args, spec->fn_user, &result, &error);
+    if (rc != 0) {
+        if (error && *error) {
+            child_send_str(fd, 'E', error);
+        } else {
+            char msg[64];
+            snprintf(msg, sizeof msg, "work failed with code %d", rc);
+            child_send_str(fd, 'E', msg);
+        }
+    } else if (!result) {
+        child_send_str(fd, 'S', "null");
+    } else {
+        char *canon = NULL;
+        size_t clen = 0;
+        tf_error jerr;
+        memset(&jerr, 0, sizeof jerr);
+        int crc = tf_canon_tree(result, &canon, &clen, &jerr);
+        if (crc == TF_OK) {
+            child_send(fd, 'S', canon, clen);
+        } else {
+            char msg[600];
+            snprintf(msg, sizeof msg, "work returned an invalid result: %s",
+                     crc == TF_ENOMEM ? "out of memory" : jerr.msg[0] ? jerr.msg : tf_strerror(crc));
+            child_send_str(fd, 'E', msg);
+        }
+        free(canon);
+    }
+    cJSON_Delete(result);
+    free(error);
+    close(fd);
+    fflush(NULL);
+    _exit(0);
+}
+
+/* The command child: wire fds, chdir, exec. Never returns. */
+static void child_run_command(const tf_exec_spec *spec, char *const *envp, int out_w,
+                              int fail_w, int log_fd)
+{
+    fail_w = child_lift(fail_w);
+    if (fail_w < 0)
+        _exit(127);
+    out_w = child_lift(out_w);
+    log_fd = child_lift(log_fd);
+    if (out_w < 0)
+        child_report(fail_w, 's', errno);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        child_report(fail_w, 's', errno);
+    in = child_lift(in);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out_w, 1) < 0)
+        child_report(fail_w, 's', errno);
+    if (log_fd >= 0 && dup2(log_fd, 2) < 0)
+        child_report(fail_w, 's', errno);
+    if (spec->cwd && chdir(spec->cwd) != 0)
+        child_report(fail_w, 'c', errno);
+    execvpe(spec->argv[0], spec->argv, envp);
+    child_report(fail_w, 'x', errno);
+}
+
+/* ---- the parent side -------------------------------------------------- */
+
+/* Length of the NAME part of "NAME=value" (whole string if no '='). */
+static size_t env_name_len(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    return eq ? (size_t)(eq - s) : strlen(s);
+}
+
+static int env_same_name(const char *a, const char *b)
+{
+    size_t la = env_name_len(a);
+    return la == env_name_len(b) && memcmp(a, b, la) == 0;
+}
+
+/*
+ * The child's environment: the inherited entries whose names extra does not
+ * set, then extra's entries (the last one wins for a repeated name; entries
+ * without '=' are ignored). Returns a malloc'd array of borrowed pointers
+ * (the caller frees the array only), or NULL on ENOMEM.
+ */
+static char **build_env(char *const *extra)
+{
+    size_t n = 0, m = 0;
+    for (char **e = environ; e && *e; e++)
+        n++;
+    for (char *const *x = extra; x && *x; x++)
+        m++;
+    char **env = calloc(n + m + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (char **e = environ; e && *e; e++) {
+        int overridden = 0;
+        for (size_t j = 0; j < m && !overridden; j++)
+            overridden = strchr(extra[j], '=') && env_same_name(*e, extra[j]);
+        if (!overridden)
+            env[k++] = *e;
+    }
+    for (size_t j = 0; j < m; j++) {
+        if (!strchr(extra[j], '='))
+            continue;
+        int later = 0;
+        for (size_t i = j + 1; i < m && !later; i++)
+            later = strchr(extra[i], '=') && env_same_name(extra[j], extra[i]);
+        if (!later)
+            env[k++] = extra[j];
+    }
+    env[k] = NULL;
+    return env;
+}
+
+/* Remember the first log write failure (the execution goes on). */
+static void log_failed(tf_exec *e, int err)
+{
+    if (e->log_err[0])
+        return;
+    set_err(e->log_err, sizeof e->log_err, "cannot write log '%s': %s",
+            e->log_path ? e->log_path : "", strerror(err));
+}
+
+/* Write the "# tickflow: ... started ..." header line to a fresh log entry. */
+static void log_header(tf_exec *e, const tf_exec_spec *spec)
+{
+    tf_buf b = TF_BUF_INIT;
+    int bad = tf_buf_puts(&b, "# tickflow:");
+    for (char *const *a = spec->argv; *a && !bad; a++)
+        bad = tf_buf_putc(&b, ' ') || tf_buf_puts(&b, *a);
+    char when[64] = "";
+    time_t t = (time_t)spec->now;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        when[0] = '\0';
+    if (!bad)
+        bad = tf_buf_puts(&b, " started ") || tf_buf_puts(&b, when) || tf_buf_putc(&b, '\n');
+    if (!bad) {
+        /* an argv element with a newline must not split the header */
+        for (size_t i = 0; i + 1 < b.len; i++)
+            if (b.data[i] == '\n' || b.data[i] == '\r')
+                b.data[i] = ' ';
+        if (write_all(e->log_fd, b.data, b.len) != 0)
+            log_failed(e, errno);
+    }
+    tf_buf_free(&b);
+}
+
+static void exec_destroy(tf_exec *e)
+{
+    close_fd(&e->pidfd);
+    close_fd(&e->out_fd);
+    close_fd(&e->fail_fd);
+    close_fd(&e->log_fd);
+    free(e->log_path);
+    free(e->argv0);
+    free(e->cwd);
+    free(e->chunk);
+    tf_buf_free(&e->msg);
+    tf_buf_free(&e->cur);
+    tf_buf_free(&e->last);
+    free(e->res_json);
+    free(e->res_error);
+    free(e);
+}
+
+/*
+ * Start an execution (see exec.h). The spec is only read during the call:
+ * nothing in it needs to outlive tf_exec_start. On TF_OK the caller owns
+ * *out and frees it with tf_exec_free.
+ */
+int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!spec || (!spec->fn && (!spec->argv || !spec->argv[0]))) {
+        if (err && errlen)
+            snprintf(err, errlen, "nothing to execute: neither a function nor a command");
+        return TF_EINPUT;
+    }
+    tf_exec *e = calloc(1, sizeof *e);
+    if (!e)
+        return TF_ENOMEM;
+    e->pidfd = e->out_fd = e->fail_fd = e->log_fd = -1;
+    e->is_cmd = spec->fn == NULL;
+    e->start = spec->now;
+    e->last_now = spec->now;
+    e->timeout = spec->timeout > 0 ? spec->timeout : 0;
+    int oom = 0;
+    e->chunk = malloc(TF_EXEC_CHUNK);
+    if (!e->chunk)
+        oom = 1;
+    char **envp = NULL;
+    if (e->is_cmd) {
+        e->argv0 = dup_opt(spec->argv[0], &oom);
+        e->cwd = dup_opt(spec->cwd, &oom);
+        e->log_path = dup_opt(spec->log_path, &oom);
+        if (!oom && !(envp = build_env(spec->env)))
+            oom = 1;
+    }
+    if (oom) {
+        free(envp);
+        exec_destroy(e);
+        return TF_ENOMEM;
+    }
+
+    int p[2] = {-1, -1};       /* result / stdout pipe */
+    int f[2] = {-1, -1};       /* exec-error pipe */
+    if (e->is_cmd && spec->log_path) {
+        e->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (e->log_fd < 0) {
+            set_err(err, errlen, "cannot open log '%s': %s", spec->log_path, strerror(errno));
+            goto fail;
+        }
+        log_header(e, spec);
+    }
+    if (pipe2(p, O_CLOEXEC) != 0 || (e->is_cmd && pipe2(f, O_CLOEXEC) != 0)) {
+        set_err(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        goto fail;
+    }
+    if (set_nonblock(p[0]) != 0 || (f[0] >= 0 && set_nonblock(f[0]) != 0)) {
+        set_err(err, errlen, "cannot set up a pipe: %s", strerror(errno));
+        goto fail;
+    }
+
+    pid_t parent = getpid();
+    if (!e->is_cmd)
+        fflush(NULL); /* buffered stdio must not be written by both processes */
+    clock_gettime(CLOCK_MONOTONIC, &e->mono0);
+    pid_t pid = fork();
+    if (pid < 0) {
+        set_err(err, errlen, "cannot fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        child_setup(parent);
+        if (e->is_cmd) {
+            close(p[0]);
+            close(f[0]);
+            child_run_command(spec, envp, p[1], f[1], e->log_fd);
+        } else {
+            close(p[0]);
+            child_run_work(spec, p[1]);
+        }
+        _exit(127); /* not reached */
+    }
+
+    /* parent */
+    e->pid = pid;
+    (void)setpgid(pid, pid); /* also done by the child: whoever runs first makes the group */
+    free(envp);
+    envp = NULL;
+    close(p[1]);
+    e->out_fd = p[0];
+    if (f[1] >= 0)
+        close(f[1]);
+    e->fail_fd = f[0];
+    e->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    e->have_pidfd = e->pidfd >= 0;
+    if (!e->is_cmd)
+        close_fd(&e->log_fd);
+    *out = e;
+    return TF_OK;
+
+fail:
+    free(envp);
+    for (int i = 0; i < 2; i++) {
+        if (p[i] >= 0)
+            close(p[i]);
+        if (f[i] >= 0)
+            close(f[i]);
+    }
+    exec_destroy(e);
+    return TF_EIO;
+}
+
+pid_t tf_exec_pid(const tf_exec *e)
+{
+    return e ? e->pid : -1;
+}
+
+int tf_exec_pollfds(const tf_exec *e, struct pollfd *fds, int max)
+{
+    int n = 0;
+    if (!e || e->done)
+        return 0;
+    if (e->pidfd >= 0 && n < max) {
+        fds[n].fd = e->pidfd;
+        fds[n].events = POLLIN;
+        fds[n].revents = 0;
+        n++;
+    }
+    if (e->out_fd >= 0 && n < max) {
+        fds[n].fd = e->out_fd;
+        fds[n].events = POLLIN;
+        fds[n].revents = 0;
+        n++;
+    }
+    return n;
+}
+
+double tf_exec_deadline(const tf_exec *e)
+{
+    if (!e || e->done)
+        return 0;
+    double d = 0;
+    if (e->timeout > 0 && !e->timed_out)
+        d = e->start + e->timeout;
+    if (e->kill_at > 0 && (d == 0 || e->kill_at < d))
+        d = e->kill_at;
+    if (!e->have_pidfd) {
+        double p = e->last_now + TF_EXEC_POLL_NOPIDFD;
+        if (d == 0 || p < d)
+            d = p;
+    }
+    return d;
+}
+
+const tf_exec_result *tf_exec_result_of(const tf_exec *e)
+{
+    return e && e->done ? &e->res : NULL;
+}
+
+/* ---- reading the pipes ------------------------------------------------ */
+
+/* Append to the line being assembled, remembering (not storing) an overflow. */
+static void line_add(tf_exec *e, const char *p, size_t n)
+{
+    if (e->cur_over || n == 0)
+        return;
+    if (n > TF_EXEC_LINE_MAX - e->cur.len || tf_buf_append(&e->cur, p, n) != 0) {
+        e->cur_over = 1;
+        tf_buf_reset(&e->cur);
+    }
+}
+
+/* The line being assembled is complete (newline or end of output). */
+static void line_end(tf_exec *e)
+{
+    if (e->cur_over) {
+        e->last_over = 1;
+        tf_buf_reset(&e->last);
+    } else {
+        if (e->cur.len && e->cur.data[e->cur.len - 1] == '\r')
+            e->cur.data[--e->cur.len] = '\0';
+        if (e->cur.len) {
+            tf_buf t = e->last; /* swap: the old last's memory is reused for the next line */
+            e->last = e->cur;
+            e->cur = t;
+            e->last_over = 0;
+        }
+    }
+    tf_buf_reset(&e->cur);
+    e->cur_over = 0;
+}
+
+/* Command stdout bytes: tee to the log, track the last non-empty line. */
+static void take_stdout(tf_exec *e, const char *p, size_t n)
+{
+    if (e->log_fd >= 0 && !e->log_err[0] && write_all(e->log_fd, p, n) != 0)
+        log_failed(e, errno);
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t seg = nl ? (size_t)(nl - p) : n;
+        line_add(e, p, seg);
+        if (!nl)
+            break;
+        line_end(e);
+        p += seg + 1;
+        n -= seg + 1;
+    }
+}
+
+/* C work result bytes: keep them (bounded) for decoding at the end. */
+static void take_result(tf_exec *e, const char *p, size_t n)
+{
+    if (e->msg.len > TF_EXEC_RESULT_MAX + 9)
+        return; /* already too big: decoding will say so */
+    if (tf_buf_append(&e->msg, p, n) != 0)
+        e->msg.len = TF_EXEC_RESULT_MAX + 10; /* mark as oversized; data not used again */
+}
+
+/*
+ * Read what is available on the output pipe, at most max_reads chunks
+ * (0 = until EAGAIN). Closes it at EOF.
+ */
+static void drain(tf_exec *e, int max_reads)
+{
+    for (int i = 0; e->out_fd >= 0 && (max_reads == 0 || i < max_reads); i++) {
+        ssize_t r = read(e->out_fd, e->chunk, TF_EXEC_CHUNK);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                close_fd(&e->out_fd); /* a broken pipe ends the stream */
+            return;
+        }
+        if (r == 0) {
+            close_fd(&e->out_fd);
+            return;
+        }
+        if (e->is_cmd)
+            take_stdout(e, e->chunk, (size_t)r);
+        else
+            take_result(e, e->chunk, (size_t)r);
+    }
+}
+
+/* ---- building the result ---------------------------------------------- */
+
+static void set_error(tf_exec *e, const char *msg)
+{
+    free(e->res_error);
+    e->res_error = strdup(msg);
+    e->res.ok = 0;
+    e->res.error = e->res_error ? e->res_error : "out of memory";
+}
+
+static void set_json(tf_exec *e, char *json)
+{
+    e->res_json = json;
+    e->res.ok = 1;
+    e->res.result_json = json;
+    e->res.error = NULL;
+}
+
+/* Fill the ending that does not depend on the kind: timeout, signal. 1 if it decided. */
+static int end_by_status(tf_exec *e)
+{
+    char msg[256];
+    if (e->timed_out) {
+        char s[64];
+        fmt_seconds(s, sizeof s, e->timeout);
+        snprintf(msg, sizeof msg, "timed out after %s s", s);
+        set_error(e, msg);
+        return 1;
+    }
+    if (e->lost) {
+        set_error(e, "the child process was reaped elsewhere: its status is unknown");
+        return 1;
+    }
+    if (WIFSIGNALED(e->wstatus)) {
+        int sig = WTERMSIG(e->wstatus);
+        const char *name = strsignal(sig);
+        snprintf(msg, sizeof msg, "killed by signal %d (%s)", sig, name ? name : "unknown");
+        set_error(e, msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* One-line, bounded copy of an error text from a work. */
+static char *clean_message(const char *p, size_t n)
+{
+    if (n > TF_EXEC_ERRMSG_MAX)
+        n = TF_EXEC_ERRMSG_MAX;
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        s[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    s[n] = '\0';
+    return s;
+}
+
+static void finish_work(tf_exec *e)
+{
+    char msg[128];
+    if (end_by_status(e))
+        return;
+    int code = WIFEXITED(e->wstatus) ? WEXITSTATUS(e->wstatus) : -1;
+    if (code != 0 || e->msg.len == 0) {
+        snprintf(msg, sizeof msg, "work exited with status %d without a result", code);
+        set_error(e, msg);
+        return;
+    }
+    if (e->msg.len > TF_EXEC_RESULT_MAX + 9) {
+        snprintf(msg, sizeof msg, "work result exceeds %zu MiB", TF_EXEC_RESULT_MAX >> 20);
+        set_error(e, msg);
+        return;
+    }
+    const unsigned char *h = (const unsigned char *)e->msg.data;
+    uint64_t len = 0;
+    if (e->msg.len >= 9)
+        for (int i = 0; i < 8; i++)
+            len = (len << 8) | h[1 + i];
+    if (e->msg.len < 9 || (h[0] != 'S' && h[0] != 'E') || len != e->msg.len - 9) {
+        set_error(e, "work returned garbage");
+        return;
+    }
+    const char *payload = e->msg.data + 9;
+    if (h[0] == 'E') {
+        char *m = clean_message(payload, (size_t)len);
+        if (!m) {
+            set_error(e, "out of memory");
+            return;
+        }
+        free(e->res_error);
+        e->res_error = m;
+        e->res.ok = 0;
+        e->res.error = m;
+        return;
+    }
+    /* The child canonicalized already; checking again here costs little and
+     * guarantees the store never receives bytes that are not canonical JSON. */
+    char *canon = NULL;
+    size_t clen = 0;
+    int rc = tf_canon_text(payload, (size_t)len, &canon, &clen, NULL);
+    if (rc == TF_ENOMEM) {
+        set_error(e, "out of memory");
+    } else if (rc != TF_OK || clen != len || memcmp(canon, payload, clen) != 0) {
+        free(canon);
+        set_error(e, "work returned garbage");
+    } else {
+        set_json(e, canon);
+    }
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return c ? 1 : 0; /* NUL is refused: canonical JSON here never carries U+0000 */
+    size_t len;
+    uint32_t min, cp;
+    if ((c & 0xe0) == 0xc0) { len = 2; min = 0x80; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { len = 4; min = 0x10000; cp = c & 0x07; }
+    else return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* The line as a JSON string; invalid UTF-8 and NUL bytes become U+FFFD. */
+static char *line_as_string(const char *s, size_t n)
+{
+    tf_buf clean = TF_BUF_INIT, out = TF_BUF_INIT;
+    const unsigned char *p = (const unsigned char *)s;
+    int bad = 0;
+    size_t i = 0;
+    while (i < n && !bad) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (k) {
+            bad = tf_buf_append(&clean, p + i, k);
+            i += k;
+        } else {
+            bad = tf_buf_append(&clean, "\xef\xbf\xbd", 3);
+            i++;
+        }
+    }
+    if (!bad)
+        bad = tf_jcs_string(clean.data ? clean.data : "", clean.len, &out) != TF_OK;
+    tf_buf_free(&clean);
+    if (bad) {
+        tf_buf_free(&out);
+        return NULL;
+    }
+    return tf_buf_take(&out, NULL);
+}
+
+static void finish_command(tf_exec *e)
+{
+    char msg[768];
+    exec_failure f;
+    ssize_t r = -1;
+    if (e->fail_fd >= 0) {
+        do
+            r = read(e->fail_fd, &f, sizeof f);
+        while (r < 0 && errno == EINTR);
+        close_fd(&e->fail_fd);
+    }
+    if (!e->timed_out && r == (ssize_t)sizeof f) {
+        if (f.stage == 'c')
+            set_err(msg, sizeof msg, "cannot change to folder '%s': %s", e->cwd ? e->cwd : "",
+                    strerror(f.err));
+        else if (f.stage == 'x')
+            set_err(msg, sizeof msg, "cannot run '%s': %s", e->argv0, strerror(f.err));
+        else
+            set_err(msg, sizeof msg, "cannot set up the child process for '%s': %s", e->argv0,
+                    strerror(f.err));
+        set_error(e, msg);
+        return;
+    }
+    if (end_by_status(e))
+        return;
+    int code = WIFEXITED(e->wstatus) ? WEXITSTATUS(e->wstatus) : -1;
+    if (code != 0) {
+        snprintf(msg, sizeof msg, "exited with status %d", code);
+        set_error(e, msg);
+        return;
+    }
+    if (e->last_over) {
+        snprintf(msg, sizeof msg, "last output line exceeds %zu MiB", TF_EXEC_LINE_MAX >> 20);
+        set_error(e, msg);
+        return;
+    }
+    if (e->last.len == 0) {
+        char *n = strdup("null");
+        if (n)
+            set_json(e, n);
+        else
+            set_error(e, "out of memory");
+        return;
+    }
+    char *canon = NULL;
+    size_t clen = 0;
+    int rc = tf_canon_text(e->last.data, e->last.len, &canon, &clen, NULL);
+    if (rc == TF_OK) {
+        set_json(e, canon);
+        return;
+    }
+    free(canon);
+    if (rc == TF_ENOMEM || !(canon = line_as_string(e->last.data, e->last.len))) {
+        set_error(e, "out of memory");
+        return;
+    }
+    set_json(e, canon);
+}
+
+/* The child is reaped: collect the rest of the output, clean the group, decide. */
+static void finish(tf_exec *e)
+{
+    /* Whatever the child wrote before exiting is in the pipe already. Take
+     * it, then kill what is left of the group (a background grandchild may
+     * still hold the pipe open), then take anything written meanwhile. */
+    drain(e, 64);
+    (void)kill(-e->pid, SIGKILL);
+    drain(e, 64);
+    close_fd(&e->out_fd);
+    close_fd(&e->pidfd);
+    if (e->is_cmd)
+        line_end(e); /* a final line without a newline */
+    close_fd(&e->log_fd);
+
+    e->res.duration = mono_since(&e->mono0);
+    if (e->lost) {
+        e->res.exit_code = -1;
+        e->res.term_signal = 0;
+    } else if (WIFSIGNALED(e->wstatus)) {
+        e->res.exit_code = -1;
+        e->res.term_signal = WTERMSIG(e->wstatus);
+    } else {
+        e->res.exit_code = WEXITSTATUS(e->wstatus);
+        e->res.term_signal = 0;
+    }
+    if (e->is_cmd)
+        finish_command(e);
+    else
+        finish_work(e);
+    tf_buf_free(&e->msg);
+    tf_buf_free(&e->cur);
+    tf_buf_free(&e->last);
+    free(e->chunk);
+    e->chunk = NULL;
+    e->done = 1;
+}
+
+/* Collect the child if it exited. 1 once reaped. */
+static int try_reap(tf_exec *e)
+{
+    if (e->reaped)
+        return 1;
+    int st = 0;
+    pid_t r;
+    do
+        r = waitpid(e->pid, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == e->pid) {
+        e->reaped = 1;
+        e->wstatus = st;
+    } else if (r < 0 && errno == ECHILD) {
+        e->reaped = 1;
+        e->lost = 1;
+    }
+    return e->reaped;
+}
+
+/*
+ * See exec.h. Reads at most a bounded amount per call so one chatty child
+ * cannot starve the loop; the pipe stays readable, so poll() wakes again.
+ */
+int tf_exec_step(tf_exec *e, double now)
+{
+    if (!e)
+        return 0;
+    if (e->done)
+        return 1;
+    e->last_now = now;
+    drain(e, TF_EXEC_STEP_READS);
+    if (!e->reaped && e->timeout > 0 && !e->timed_out && now >= e->start + e->timeout) {
+        e->timed_out = 1;
+        (void)kill(-e->pid, SIGTERM);
+        if (e->kill_at == 0 || e->kill_at > now + TF_EXEC_GRACE)
+            e->kill_at = now + TF_EXEC_GRACE;
+    }
+    if (!e->reaped && e->kill_at > 0 && now >= e->kill_at) {
+        (void)kill(-e->pid, SIGKILL);
+        e->kill_at = 0;
+    }
+    if (!try_reap(e))
+        return 0;
+    finish(e);
+    return 1;
+}
+
+void tf_exec_terminate(tf_exec *e, double now)
+{
+    if (!e || e->done || e->reaped)
+        return;
+    (void)kill(-e->pid, SIGTERM);
+    if (e->kill_at == 0 || e->kill_at > now + TF_EXEC_GRACE)
+        e->kill_at = now + TF_EXEC_GRACE;
+}
+
+const char *tf_exec_log_error(const tf_exec *e)
+{
+    return e && e->log_err[0] ? e->log_err : NULL;
+}
+
+void tf_exec_free(tf_exec *e)
+{
+    if (!e)
+        return;
+    if (!e->reaped) {
+        (void)kill(-e->pid, SIGKILL);
+        (void)kill(e->pid, SIGKILL); /* in case the group was never made */
+        pid_t r;
+        do
+            r = waitpid(e->pid, NULL, 0);
+        while (r < 0 && errno == EINTR);
+    } else if (!e->done) {
+        (void)kill(-e->pid, SIGKILL);
+    }
+    exec_destroy(e);
+}
