@@ -130,6 +130,12 @@ void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user);
  */
 void tf_app_stop(tf_app *app);
 
+/*
+ * Dry run: tf_run decides (cached / would run / waiting / failed) without
+ * claiming, executing or writing anything. Events say "would-run".
+ */
+void tf_app_set_dry_run(tf_app *app, int on);
+
 /* ---- works ------------------------------------------------------------ */
 
 /*
@@ -225,10 +231,12 @@ typedef struct tf_event {
     const char *work;       /* work name */
     const char *key;        /* args_sha256 hex */
     const char *args_json;  /* canonical argument set */
-    const char *what;       /* "ran", "cached", "started", "running", "waiting", "failed", "retry" */
+    const char *what;       /* "ran", "cached", "started", "running", "waiting", "queued", "failed", "retry", "would-run" */
     const char *error;      /* reason for failed/retry, else NULL */
     double duration;        /* seconds, for ran/failed */
     int attempt;            /* attempt number of the execution, or 0 */
+    const char *prev_args_json; /* ran/started: the work's previous argument set, or NULL */
+    const char *log_path;   /* ran/started/failed of a command work: its log file, else NULL */
 } tf_event;
 typedef void (*tf_event_fn)(const tf_event *ev, void *user);
 void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user);
@@ -238,6 +246,7 @@ typedef struct tf_loop_opts {
     double interval;        /* seconds between tick starts (default 1) */
     uint64_t max_ticks;     /* stop after this many ticks; 0 = no limit (default) */
     int until_idle;         /* 1: stop after a tick in which nothing ran, started or waited */
+    unsigned max_parallel;  /* at most this many parallel executions at once; 0 = no limit */
 } tf_loop_opts;
 
 void tf_loop_opts_init(tf_loop_opts *opts);

@@ -83,6 +83,12 @@ void tf_claim_clear(tf_claim *c);
  */
 int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out);
 
+/*
+ * Decide like tf_store_claim but change nothing (dry runs): RUN means "would
+ * run"; no lease, fence or history row is taken.
+ */
+int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out);
+
 /* Record the execution's child pid/process group and log file on the attempt. */
 int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
                           const char *log_path);

@@ -1,0 +1,332 @@
+/*
+ * app.c - the application handle: opening the store, registering works and
+ * flows, the clock seam, the stop request, decision events, and the
+ * results a tick owns. The per-call logic lives in work.c, the tick loop in
+ * loop.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+
+static double real_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double tf_app_now(const tf_app *app)
+{
+    return app->clock ? app->clock(app->clock_user) : real_clock();
+}
+
+/* Keep a formatted message on the handle and return rc. */
+int tf_app_fail(tf_app *app, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(app->errmsg, sizeof app->errmsg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *tf_errmsg(const tf_app *app)
+{
+    return app ? app->errmsg : "no tickflow handle (out of memory)";
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int tf_app_open(const char *db_path, tf_app **out)
+{
+    *out = NULL;
+    tf_app *app = calloc(1, sizeof *app);
+    if (!app)
+        return TF_ENOMEM;
+    *out = app;
+    app->wake[0] = app->wake[1] = -1;
+    if (!db_path || !*db_path)
+        return tf_app_fail(app, TF_EINPUT, "no database path given");
+    size_t n = strlen(db_path);
+    app->db_path = strdup(db_path);
+    app->log_dir = malloc(n + sizeof ".logs");
+    if (!app->db_path || !app->log_dir || tf_hasher_init(&app->hasher) != TF_OK)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    memcpy(app->log_dir, db_path, n);
+    memcpy(app->log_dir + n, ".logs", sizeof ".logs");
+    if (pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) != 0)
+        return tf_app_fail(app, TF_EIO, "cannot create a pipe: %s", strerror(errno));
+    int rc = tf_store_open(db_path, &app->store);
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "%s", app->store ? tf_store_errmsg(app->store) : "out of memory");
+    rc = tf_store_data_version(app->store, &app->data_version);
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    return TF_OK;
+}
+
+static void work_free(tf_work *w)
+{
+    if (!w)
+        return;
+    free(w->name);
+    free(w->version);
+    tf_strv_free(w->argv);
+    tf_strv_free(w->env);
+    free(w->cwd);
+    free(w);
+}
+
+void tf_app_close(tf_app *app)
+{
+    if (!app)
+        return;
+    tf_running_stop_all(app);
+    free(app->running);
+    tf_app_free_tick_results(app);
+    free(app->tick_results);
+    tf_memo_clear(&app->memo);
+    for (size_t i = 0; i < app->nworks; i++)
+        work_free(app->works[i]);
+    free(app->works);
+    for (size_t i = 0; i < app->nflows; i++)
+        free(app->flows[i].name);
+    free(app->flows);
+    tf_store_close(app->store);
+    tf_buf_free(&app->canon);
+    tf_hasher_free(&app->hasher);
+    if (app->wake[0] >= 0)
+        close(app->wake[0]);
+    if (app->wake[1] >= 0)
+        close(app->wake[1]);
+    free(app->db_path);
+    free(app->log_dir);
+    free(app);
+}
+
+int tf_app_set_log_dir(tf_app *app, const char *dir)
+{
+    char *copy = dir ? strdup(dir) : NULL;
+    if (!copy)
+        return tf_app_fail(app, dir ? TF_ENOMEM : TF_EINPUT, dir ? "out of memory" : "no log folder given");
+    free(app->log_dir);
+    app->log_dir = copy;
+    return TF_OK;
+}
+
+void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user)
+{
+    app->clock = clock;
+    app->clock_user = user;
+    tf_store_set_clock(app->store, clock, user);
+}
+
+void tf_app_set_dry_run(tf_app *app, int on)
+{
+    app->dry_run = on != 0;
+}
+
+void tf_app_stop(tf_app *app)
+{
+    int saved = errno;
+    app->stop = 1;
+    if (app->wake[1] >= 0) {
+        ssize_t w = write(app->wake[1], "x", 1);
+        (void)w; /* a full pipe already wakes the loop */
+    }
+    errno = saved;
+}
+
+void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user)
+{
+    app->on_event = fn;
+    app->event_user = user;
+}
+
+void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
+                 const char *what, const char *error, double duration, int attempt,
+                 const char *prev_args, const char *log_path)
+{
+    if (!app->on_event)
+        return;
+    tf_event ev = {
+        .work = w->name, .key = key, .args_json = args_json, .what = what,
+        .error = error, .duration = duration, .attempt = attempt,
+        .prev_args_json = prev_args, .log_path = log_path,
+    };
+    app->on_event(&ev, app->event_user);
+}
+
+/* Results handed to flows live until the end of the tick. */
+int tf_app_keep_result(tf_app *app, cJSON *tree)
+{
+    if (app->ntick_results == app->cap_tick_results) {
+        size_t cap = app->cap_tick_results ? app->cap_tick_results * 2 : 16;
+        cJSON **p = realloc(app->tick_results, cap * sizeof *p);
+        if (!p) {
+            cJSON_Delete(tree);
+            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        }
+        app->tick_results = p;
+        app->cap_tick_results = cap;
+    }
+    app->tick_results[app->ntick_results++] = tree;
+    return TF_OK;
+}
+
+void tf_app_free_tick_results(tf_app *app)
+{
+    for (size_t i = 0; i < app->ntick_results; i++)
+        cJSON_Delete(app->tick_results[i]);
+    app->ntick_results = 0;
+}
+
+/* ---- works ---------------------------------------------------------- */
+
+void tf_work_opts_init(tf_work_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->cache_calls = 1;
+    opts->version = "";
+    opts->retry_backoff = 1.0;
+}
+
+/* Work names become folder names for logs: keep them plain. */
+static int valid_work_name(const char *name)
+{
+    if (!name || !*name || name[0] == '.' || strlen(name) > 128)
+        return 0;
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int add_work(tf_app *app, const char *name, const tf_work_opts *opts, tf_work **out)
+{
+    *out = NULL;
+    if (!valid_work_name(name))
+        return tf_app_fail(app, TF_EINPUT,
+                           "invalid work name '%s': use 1-128 of A-Z a-z 0-9 _ - . (not starting with '.')",
+                           name ? name : "");
+    if (tf_work_find(app, name))
+        return tf_app_fail(app, TF_EINPUT, "work '%s' is registered twice", name);
+    tf_work_opts defaults;
+    tf_work_opts_init(&defaults);
+    if (!opts)
+        opts = &defaults;
+    if (opts->retries < 0 || opts->retry_backoff < 0 || opts->timeout < 0)
+        return tf_app_fail(app, TF_EINPUT, "work '%s': retries, retry_backoff and timeout must be >= 0", name);
+    if (app->nworks == app->capworks) {
+        size_t cap = app->capworks ? app->capworks * 2 : 8;
+        tf_work **p = realloc(app->works, cap * sizeof *p);
+        if (!p)
+            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        app->works = p;
+        app->capworks = cap;
+    }
+    tf_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    w->app = app;
+    w->name = strdup(name);
+    w->version = strdup(opts->version ? opts->version : "");
+    w->opts = *opts;
+    w->opts.version = w->version;
+    if (!w->name || !w->version) {
+        work_free(w);
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    }
+    w->index = (uint32_t)app->nworks;
+    app->works[app->nworks++] = w;
+    *out = w;
+    return TF_OK;
+}
+
+int tf_work_new(tf_app *app, const char *name, tf_work_fn fn, void *user,
+                const tf_work_opts *opts, tf_work **out)
+{
+    tf_work *w = NULL;
+    if (out)
+        *out = NULL;
+    if (!fn)
+        return tf_app_fail(app, TF_EINPUT, "work '%s': no function given", name ? name : "");
+    int rc = add_work(app, name, opts, &w);
+    if (rc != TF_OK)
+        return rc;
+    w->fn = fn;
+    w->user = user;
+    if (out)
+        *out = w;
+    return TF_OK;
+}
+
+int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
+                        const tf_work_opts *opts, tf_work **out)
+{
+    tf_work *w = NULL;
+    if (out)
+        *out = NULL;
+    if (!cmd || !cmd->argv || !cmd->argv[0] || !*cmd->argv[0])
+        return tf_app_fail(app, TF_EINPUT, "work '%s': empty command", name ? name : "");
+    int rc = add_work(app, name, opts, &w);
+    if (rc != TF_OK)
+        return rc;
+    w->argv = tf_strv_dup(cmd->argv);
+    w->env = cmd->env ? tf_strv_dup(cmd->env) : NULL;
+    w->cwd = dup_or_null(cmd->cwd);
+    if (!w->argv || (cmd->env && !w->env) || (cmd->cwd && !w->cwd)) {
+        app->nworks--;
+        work_free(w);
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    }
+    if (out)
+        *out = w;
+    return TF_OK;
+}
+
+tf_work *tf_work_find(tf_app *app, const char *name)
+{
+    for (size_t i = 0; i < app->nworks; i++)
+        if (!strcmp(app->works[i]->name, name))
+            return app->works[i];
+    return NULL;
+}
+
+int tf_flow_add(tf_app *app, const char *name, tf_flow_fn fn, void *user)
+{
+    if (!fn)
+        return tf_app_fail(app, TF_EINPUT, "flow '%s': no function given", name ? name : "");
+    tf_flow *p = realloc(app->flows, (app->nflows + 1) * sizeof *p);
+    if (!p)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    app->flows = p;
+    char *copy = strdup(name ? name : "flow");
+    if (!copy)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    app->flows[app->nflows++] = (tf_flow){copy, fn, user};
+    return TF_OK;
+}
+
+tf_app *tf_tick_app(tf_tick *tick)
+{
+    return tick->app;
+}
+
+uint64_t tf_tick_number(const tf_tick *tick)
+{
+    return tick->number;
+}

@@ -1,0 +1,139 @@
+/*
+ * app.h - the insides of tf_app, tf_work and tf_tick, shared by app.c
+ * (handle, works, flows), work.c (one call), loop.c (ticks) and memo.c
+ * (the in-memory view of succeeded calls).
+ */
+#ifndef TF_APP_H
+#define TF_APP_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "tickflow.h"
+#include "buf.h"
+#include "exec.h"
+#include "hash.h"
+#include "store.h"
+
+/* Seconds a claim lives without renewal; renewed every third of it. */
+#define TF_LEASE_SECONDS 30.0
+
+struct tf_work {
+    tf_app *app;            /* owner */
+    uint32_t index;         /* position in app->works (memo key part) */
+    char *name;             /* unique name */
+    tf_work_opts opts;      /* options; opts.version points at version */
+    char *version;          /* owned copy of the version string */
+    tf_work_fn fn;          /* C work, or NULL for a command */
+    void *user;             /* fn's user pointer */
+    char **argv;            /* command: NULL-terminated template, owned */
+    char **env;             /* command: NULL-terminated NAME=value, owned, or NULL */
+    char *cwd;              /* command: folder, owned, or NULL */
+};
+
+/* A registered flow. */
+typedef struct tf_flow {
+    char *name;             /* for messages */
+    tf_flow_fn fn;          /* evaluated each tick */
+    void *user;             /* fn's user pointer */
+} tf_flow;
+
+/* One execution this process started and has not finished yet. */
+typedef struct tf_running {
+    tf_exec *exec;          /* the child */
+    tf_work *work;          /* its work */
+    char key[65];           /* args_sha256 */
+    char *args_json;        /* canonical args, owned */
+    char *log_path;         /* command log or NULL, owned */
+    int64_t call_id;        /* store row */
+    int64_t fence;          /* our fencing token */
+    int64_t history_id;     /* the attempt's history row */
+    int attempt;            /* attempt number */
+    double last_renew;      /* app clock at the last lease renewal */
+    int done;               /* finished and recorded; its outcome is below */
+    tf_call_status status;  /* when done: SUCCEEDED or FAILED */
+    char *error;            /* when done and failed: reason, owned */
+    double duration;        /* when done: seconds */
+    cJSON *result;          /* when done and succeeded without cache: result tree, owned */
+} tf_running;
+
+/* One entry of the memo: a call known to have succeeded. */
+typedef struct tf_memo_entry {
+    uint64_t hash;          /* mix of work index and key; 0 = empty slot */
+    uint32_t work;          /* work index */
+    char key[64];           /* args_sha256 hex (no NUL) */
+    char *result_json;      /* stored result text, owned */
+    cJSON *result;          /* parsed lazily, owned */
+} tf_memo_entry;
+
+typedef struct tf_memo {
+    tf_memo_entry *slots;   /* open addressing, linear probing */
+    size_t cap;             /* power of two, or 0 */
+    size_t used;            /* occupied slots */
+} tf_memo;
+
+struct tf_app {
+    tf_store *store;        /* the database */
+    char *db_path;          /* as opened */
+    char *log_dir;          /* command logs */
+    char errmsg[1024];      /* last error message */
+    tf_work **works;        /* registered works, owned */
+    size_t nworks;          /* count */
+    size_t capworks;        /* allocated */
+    tf_flow *flows;         /* registered flows */
+    size_t nflows;          /* count */
+    tf_clock_fn clock;      /* NULL = real clock */
+    void *clock_user;       /* its user pointer */
+    tf_event_fn on_event;   /* decision observer or NULL */
+    void *event_user;       /* its user pointer */
+    int dry_run;            /* decide only, never claim or execute */
+    volatile sig_atomic_t stop; /* set by tf_app_stop */
+    int wake[2];            /* self-pipe: tf_app_stop writes, the loop polls */
+    tf_running **running;   /* parallel executions of this process */
+    size_t nrunning;        /* count */
+    size_t caprunning;      /* allocated */
+    unsigned max_parallel;  /* loop option; 0 = no limit */
+    tf_memo memo;           /* succeeded calls seen by this process */
+    int64_t data_version;   /* store's data_version when the memo was last trusted */
+    tf_buf canon;           /* scratch: canonical args of the current call */
+    tf_hasher hasher;       /* reusable SHA-256 context */
+    uint64_t tick_no;       /* current tick number */
+    int tick_busy;          /* something ran, started, waited or is running this tick */
+    uint64_t failed;        /* calls that ended failed in this loop run */
+    cJSON **tick_results;   /* results owned by the current tick */
+    size_t ntick_results;   /* count */
+    size_t cap_tick_results;/* allocated */
+};
+
+struct tf_tick {
+    tf_app *app;            /* owner */
+    uint64_t number;        /* 1-based */
+};
+
+/* app.c */
+double tf_app_now(const tf_app *app);
+int tf_app_fail(tf_app *app, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tf_app_keep_result(tf_app *app, cJSON *tree);
+void tf_app_free_tick_results(tf_app *app);
+void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
+                 const char *what, const char *error, double duration, int attempt,
+                 const char *prev_args, const char *log_path);
+
+/* memo.c */
+const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key);
+int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json);
+const cJSON *tf_memo_result(tf_memo_entry *e);
+void tf_memo_clear(tf_memo *m);
+
+/* work.c */
+int tf_running_step_all(tf_app *app, int *finished);
+size_t tf_running_live(const tf_app *app);
+void tf_running_stop_all(tf_app *app);
+int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadline);
+
+/* command.c */
+int tf_command_argv(const tf_work *w, const cJSON *args, char ***argv, char *err, size_t errlen);
+void tf_strv_free(char **v);
+char **tf_strv_dup(const char *const *v);
+
+#endif

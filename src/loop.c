@@ -1,0 +1,129 @@
+/*
+ * loop.c - the tick loop: evaluate every flow each tick, then sleep until
+ * the next tick without busy-waiting. The sleep is a poll() on the pidfds
+ * and pipes of the parallel executions and on the app's wake pipe, so the
+ * loop wakes early when an execution ends (and starts the next tick at
+ * once, so the flow sees the result) or when tf_app_stop() is called.
+ *
+ * Before each tick the memo is checked against the store's data_version:
+ * if another connection wrote (a clear, a retry, another scheduler), the
+ * memo is emptied and refilled from the store as calls come.
+ */
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+
+void tf_loop_opts_init(tf_loop_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->interval = 1.0;
+}
+
+/* Trust the memo only while nobody else wrote to the database. */
+static int refresh_memo(tf_app *app)
+{
+    int64_t v = 0;
+    int rc = tf_store_data_version(app->store, &v);
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    if (v != app->data_version) {
+        tf_memo_clear(&app->memo);
+        app->data_version = v;
+    }
+    return TF_OK;
+}
+
+/* Evaluate every flow once. */
+static int run_tick(tf_app *app)
+{
+    tf_tick tick = {app, ++app->tick_no};
+    app->tick_busy = 0;
+    app->failed = 0;
+    int rc = refresh_memo(app);
+    if (rc == TF_OK)
+        rc = tf_running_step_all(app, NULL);
+    for (size_t i = 0; rc == TF_OK && i < app->nflows && !app->stop; i++)
+        app->flows[i].fn(&tick, app->flows[i].user);
+    if (app->stop)
+        rc = TF_ESTOPPED;
+    tf_app_free_tick_results(app);
+    for (size_t i = 0; i < app->nrunning; i++)
+        if (!app->running[i]->done)
+            app->tick_busy = 1;
+    return rc;
+}
+
+/* Sleep until `until` (app clock), an execution ends, or a stop request. */
+static int sleep_until(tf_app *app, double until)
+{
+    for (;;) {
+        double now = tf_app_now(app);
+        if (app->stop)
+            return TF_ESTOPPED;
+        if (now >= until)
+            return TF_OK;
+        struct pollfd fds[257];
+        double deadline = 0;
+        int n = tf_running_poll_fds(app, fds, 256, &deadline);
+        double wake = until;
+        if (deadline > 0 && deadline < wake)
+            wake = deadline;
+        fds[n].fd = app->wake[0];
+        fds[n].events = POLLIN;
+        fds[n].revents = 0;
+        double timeout = wake - now;
+        int ms = timeout > 3600 ? 3600000 : (int)(timeout * 1000.0 + 0.999);
+        int ready = poll(fds, (nfds_t)n + 1, ms < 0 ? 0 : ms);
+        if (fds[n].revents & POLLIN) {
+            char sink[64];
+            while (read(app->wake[0], sink, sizeof sink) > 0)
+                ;
+        }
+        int finished = 0;
+        int rc = tf_running_step_all(app, &finished);
+        if (rc != TF_OK)
+            return rc;
+        if (finished)
+            return TF_OK; /* a parallel execution ended: tick now */
+        (void)ready;
+    }
+}
+
+int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
+{
+    tf_loop_opts defaults;
+    tf_loop_opts_init(&defaults);
+    if (!opts)
+        opts = &defaults;
+    if (!(opts->interval >= 0))
+        return tf_app_fail(app, TF_EINPUT, "tick interval must be >= 0");
+    app->max_parallel = opts->max_parallel;
+    int rc = TF_OK;
+    uint64_t ticks = 0;
+    for (;;) {
+        double start = tf_app_now(app);
+        rc = run_tick(app);
+        ticks++;
+        if (rc != TF_OK)
+            break;
+        if (opts->max_ticks && ticks >= opts->max_ticks)
+            break;
+        if (opts->until_idle && !app->tick_busy)
+            break;
+        rc = sleep_until(app, start + opts->interval);
+        if (rc != TF_OK)
+            break;
+    }
+    if (failed)
+        *failed = app->failed;
+    if (rc == TF_ESTOPPED || app->stop) {
+        tf_running_stop_all(app);
+        return tf_app_fail(app, TF_ESTOPPED, "stopped");
+    }
+    /* A normal end waits for what it started, so nothing runs unsupervised. */
+    while (rc == TF_OK && tf_running_live(app))
+        rc = sleep_until(app, tf_app_now(app) + 3600);
+    return rc;
+}

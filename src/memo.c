@@ -1,0 +1,111 @@
+/*
+ * memo.c - the in-memory view of succeeded calls that makes the cached path
+ * cost a hash-table probe instead of a SQLite round trip.
+ *
+ * It is only a copy: the store stays the truth. loop.c empties the memo
+ * whenever PRAGMA data_version says another connection wrote (a clear, a
+ * retry, another scheduler), so a `tickflow clear` takes effect on the next
+ * tick. Entries are keyed by (work index, args_sha256); the key is SHA-256,
+ * so its first 16 hex digits are already a well-spread hash.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+static uint64_t hex16(const char *key)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = key[i];
+        v = (v << 4) | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+static uint64_t slot_hash(uint32_t work, const char *key)
+{
+    uint64_t h = hex16(key) ^ ((uint64_t)work * 0x9E3779B97F4A7C15ull);
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    uint64_t h = slot_hash(work, key);
+    size_t mask = m->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const tf_memo_entry *e = &m->slots[i];
+        if (!e->hash)
+            return NULL;
+        if (e->hash == h && e->work == work && !memcmp(e->key, key, 64))
+            return e;
+    }
+}
+
+static int grow(tf_memo *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    tf_memo_entry *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < m->cap; i++) {
+        tf_memo_entry *e = &m->slots[i];
+        if (!e->hash)
+            continue;
+        size_t j = (size_t)e->hash & (cap - 1);
+        while (slots[j].hash)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *e;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return 0;
+}
+
+/* Remember a succeeded call (result_json copied). 0, or -1 on ENOMEM. */
+int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json)
+{
+    if (tf_memo_get(m, work, key))
+        return 0;
+    if ((m->used + 1) * 4 > m->cap * 3 && grow(m) != 0)
+        return -1;
+    char *copy = strdup(result_json ? result_json : "null");
+    if (!copy)
+        return -1;
+    uint64_t h = slot_hash(work, key);
+    size_t mask = m->cap - 1, i = (size_t)h & mask;
+    while (m->slots[i].hash)
+        i = (i + 1) & mask;
+    tf_memo_entry *e = &m->slots[i];
+    e->hash = h;
+    e->work = work;
+    memcpy(e->key, key, 64);
+    e->result_json = copy;
+    e->result = NULL;
+    m->used++;
+    return 0;
+}
+
+/* The parsed result, parsed on first use; NULL on ENOMEM or corrupt text. */
+const cJSON *tf_memo_result(tf_memo_entry *e)
+{
+    if (!e->result)
+        tf_parse_text(e->result_json, strlen(e->result_json), &e->result, NULL);
+    return e->result;
+}
+
+void tf_memo_clear(tf_memo *m)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].hash) {
+            free(m->slots[i].result_json);
+            cJSON_Delete(m->slots[i].result);
+        }
+    }
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = m->used = 0;
+}

@@ -1,0 +1,559 @@
+/*
+ * work.c - one call: arguments -> canonical bytes -> key -> decision (hit,
+ * run, wait, retry, failed) -> execution -> record. Also the executions a
+ * process keeps running in parallel: stepping, lease renewal, finishing and
+ * stopping them.
+ *
+ * The cached path (memo hit) does no allocation and no SQLite round trip:
+ * canonicalize into a reused buffer, hash with a reused context, probe the
+ * memo. Everything else goes through the store's claim protocol, so two
+ * processes never execute the same (work, args) while one execution lives.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "json.h"
+
+/* Outcome texts kept for the duration of the tick (tf_call.error). */
+static const char *keep_text(tf_app *app, const char *text)
+{
+    if (!text)
+        return NULL;
+    cJSON *s = cJSON_CreateString(text);
+    if (!s || tf_app_keep_result(app, s) != TF_OK)
+        return "out of memory";
+    return s->valuestring;
+}
+
+/* Parse a stored result for the flow; the tick owns the tree. */
+static const cJSON *keep_result(tf_app *app, const char *json)
+{
+    cJSON *tree = NULL;
+    if (tf_parse_text(json, strlen(json), &tree, NULL) != TF_OK)
+        return NULL;
+    if (tf_app_keep_result(app, tree) != TF_OK)
+        return NULL;
+    return tree;
+}
+
+/* ---- running executions ------------------------------------------------ */
+
+static tf_running *find_running(tf_app *app, const tf_work *w, const char *key)
+{
+    for (size_t i = 0; i < app->nrunning; i++) {
+        tf_running *r = app->running[i];
+        if (r->work == w && !memcmp(r->key, key, 64))
+            return r;
+    }
+    return NULL;
+}
+
+static void running_free(tf_running *r)
+{
+    if (!r)
+        return;
+    tf_exec_free(r->exec);
+    free(r->args_json);
+    free(r->log_path);
+    free(r->error);
+    cJSON_Delete(r->result);
+    free(r);
+}
+
+static void remove_running(tf_app *app, tf_running *r)
+{
+    for (size_t i = 0; i < app->nrunning; i++) {
+        if (app->running[i] == r) {
+            app->running[i] = app->running[--app->nrunning];
+            break;
+        }
+    }
+    running_free(r);
+}
+
+/* Parallel executions of this process still running. */
+size_t tf_running_live(const tf_app *app)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < app->nrunning; i++)
+        n += !app->running[i]->done;
+    return n;
+}
+
+static void renew_if_due(tf_app *app, tf_running *r, double now)
+{
+    if (now - r->last_renew < TF_LEASE_SECONDS / 3 && now >= r->last_renew)
+        return;
+    r->last_renew = now;
+    /* A lost lease is not fatal here: the fenced finish will say so. */
+    tf_store_renew(app->store, r->call_id, r->fence, TF_LEASE_SECONDS);
+}
+
+/*
+ * Record the end of r's execution in the store and the memo. interrupted:
+ * the scheduler stopped it. Returns TF_OK, or a store error.
+ */
+static int finish_running(tf_app *app, tf_running *r, int interrupted)
+{
+    const tf_exec_result *res = tf_exec_result_of(r->exec);
+    const tf_work *w = r->work;
+    int ok = res && res->ok && !interrupted;
+    tf_finish f = {
+        .call_id = r->call_id, .fence = r->fence, .history_id = r->history_id,
+        .outcome = ok ? TF_OUT_SUCCEEDED : interrupted ? TF_OUT_INTERRUPTED : TF_OUT_FAILED,
+        .result_json = ok ? res->result_json : NULL,
+        .error = ok ? NULL : interrupted ? "interrupted: the scheduler was stopped"
+                                          : (res && res->error ? res->error : "unknown failure"),
+        .exit_code = res ? res->exit_code : -1,
+        .term_signal = res ? res->term_signal : 0,
+        .duration = res ? res->duration : 0,
+        .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
+    };
+    r->done = 1;
+    r->duration = f.duration;
+    int rc = tf_store_finish(app->store, &f);
+    if (rc == TF_ESTATE) {
+        /* Our lease was taken over: the newer execution owns the call. */
+        r->status = TF_CALL_RUNNING;
+        tf_app_emit(app, w, r->key, r->args_json, "waiting", "lease lost to another runner",
+                    f.duration, r->attempt, NULL, r->log_path);
+        return TF_OK;
+    }
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    if (ok) {
+        r->status = TF_CALL_SUCCEEDED;
+        if (w->opts.cache_calls && tf_memo_put(&app->memo, w->index, r->key, res->result_json) != 0)
+            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        if (tf_parse_text(res->result_json, strlen(res->result_json), &r->result, NULL) != TF_OK)
+            r->result = NULL;
+    } else {
+        r->status = TF_CALL_FAILED;
+        r->error = strdup(f.error);
+    }
+    tf_app_emit(app, w, r->key, r->args_json, ok ? "ran" : "failed", r->error, f.duration,
+                r->attempt, NULL, r->log_path);
+    return TF_OK;
+}
+
+/* Step every parallel execution; finished ones are recorded. */
+int tf_running_step_all(tf_app *app, int *finished)
+{
+    double now = tf_app_now(app);
+    int rc = TF_OK;
+    for (size_t i = 0; i < app->nrunning; i++) {
+        tf_running *r = app->running[i];
+        if (r->done)
+            continue;
+        if (tf_exec_step(r->exec, now)) {
+            int frc = finish_running(app, r, 0);
+            if (frc != TF_OK)
+                rc = frc;
+            if (finished)
+                (*finished)++;
+        } else {
+            renew_if_due(app, r, now);
+        }
+    }
+    return rc;
+}
+
+/* Fill pollfds for every live execution; *deadline gets the earliest deadline (0 none). */
+int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadline)
+{
+    int n = 0;
+    for (size_t i = 0; i < app->nrunning && n < max; i++) {
+        tf_running *r = app->running[i];
+        if (r->done)
+            continue;
+        n += tf_exec_pollfds(r->exec, fds + n, max - n);
+        double d = tf_exec_deadline(r->exec);
+        if (d > 0 && (*deadline == 0 || d < *deadline))
+            *deadline = d;
+        double renew = r->last_renew + TF_LEASE_SECONDS / 3;
+        if (*deadline == 0 || renew < *deadline)
+            *deadline = renew;
+    }
+    return n;
+}
+
+/* Wait (bounded) for fds or the wake pipe; drains the wake pipe. */
+static void wait_some(tf_app *app, struct pollfd *fds, int n, double timeout_s)
+{
+    fds[n].fd = app->wake[0];
+    fds[n].events = POLLIN;
+    fds[n].revents = 0;
+    if (timeout_s < 0)
+        timeout_s = 0;
+    int ms = timeout_s > 3600 ? 3600000 : (int)(timeout_s * 1000.0 + 0.999);
+    if (poll(fds, (nfds_t)n + 1, ms) > 0 && (fds[n].revents & POLLIN)) {
+        char sink[64];
+        while (read(app->wake[0], sink, sizeof sink) > 0)
+            ;
+    }
+}
+
+/* Stop every parallel execution, wait for them and record them interrupted. */
+void tf_running_stop_all(tf_app *app)
+{
+    double now = tf_app_now(app);
+    for (size_t i = 0; i < app->nrunning; i++)
+        if (!app->running[i]->done)
+            tf_exec_terminate(app->running[i]->exec, now);
+    for (;;) {
+        struct pollfd fds[129];
+        double deadline = 0;
+        int n = tf_running_poll_fds(app, fds, 128, &deadline);
+        size_t live = 0;
+        now = tf_app_now(app);
+        for (size_t i = 0; i < app->nrunning; i++) {
+            tf_running *r = app->running[i];
+            if (r->done)
+                continue;
+            if (tf_exec_step(r->exec, now))
+                finish_running(app, r, 1);
+            else
+                live++;
+        }
+        if (!live)
+            break;
+        wait_some(app, fds, n, 0.05);
+    }
+    while (app->nrunning)
+        remove_running(app, app->running[app->nrunning - 1]);
+}
+
+/* ---- starting one execution ------------------------------------------------ */
+
+/* "<log_dir>/<work>/<key16>-<history_id>.log", creating folders 0700. */
+static char *log_path_for(tf_app *app, const tf_work *w, const char *key, int64_t history_id)
+{
+    if (mkdir(app->log_dir, 0700) != 0 && errno != EEXIST)
+        return NULL;
+    size_t n = strlen(app->log_dir) + strlen(w->name) + 64;
+    char *p = malloc(n);
+    if (!p)
+        return NULL;
+    snprintf(p, n, "%s/%s", app->log_dir, w->name);
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+        free(p);
+        return NULL;
+    }
+    snprintf(p, n, "%s/%s/%.16s-%lld.log", app->log_dir, w->name, key, (long long)history_id);
+    return p;
+}
+
+/* Environment additions of a command: the work's env, TICKFLOW_ARGS, TICKFLOW_KEY. */
+static char **command_env(const tf_work *w, const char *args_json, const char *key)
+{
+    size_t n = 0;
+    while (w->env && w->env[n])
+        n++;
+    char **env = calloc(n + 3, sizeof *env);
+    if (!env)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!(env[i] = strdup(w->env[i])))
+            goto fail;
+    size_t alen = strlen(args_json) + sizeof "TICKFLOW_ARGS=";
+    if (!(env[n] = malloc(alen)) || !(env[n + 1] = malloc(sizeof "TICKFLOW_KEY=" + 64)))
+        goto fail;
+    snprintf(env[n], alen, "TICKFLOW_ARGS=%s", args_json);
+    snprintf(env[n + 1], sizeof "TICKFLOW_KEY=" + 64, "TICKFLOW_KEY=%s", key);
+    return env;
+fail:
+    tf_strv_free(env);
+    return NULL;
+}
+
+/*
+ * Start the execution of a claimed call. On TF_OK *out holds it. A command
+ * whose placeholders cannot be filled is reported as TF_EINPUT with the
+ * reason in err (the call then fails; the scheduler goes on).
+ */
+static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const char *key,
+                           const tf_claim *c, tf_running **out, char *err, size_t errlen)
+{
+    tf_running *r = calloc(1, sizeof *r);
+    if (!r)
+        return TF_ENOMEM;
+    r->work = w;
+    memcpy(r->key, key, 65);
+    r->call_id = c->call_id;
+    r->fence = c->fence;
+    r->history_id = c->history_id;
+    r->attempt = c->attempt;
+    r->last_renew = tf_app_now(app);
+    r->args_json = strdup(app->canon.data);
+    char **argv = NULL, **env = NULL;
+    int rc = r->args_json ? TF_OK : TF_ENOMEM;
+    cJSON *empty = NULL;
+    tf_exec_spec spec = {.timeout = w->opts.timeout, .now = r->last_renew};
+    if (rc == TF_OK && w->fn) {
+        if (!args)
+            args = empty = cJSON_CreateObject();
+        spec.fn = w->fn;
+        spec.fn_user = w->user;
+        spec.args = args;
+    } else if (rc == TF_OK) {
+        rc = tf_command_argv(w, args, &argv, err, errlen);
+        if (rc == TF_OK && !(env = command_env(w, r->args_json, key)))
+            rc = TF_ENOMEM;
+        if (rc == TF_OK && !(r->log_path = log_path_for(app, w, key, c->history_id))) {
+            snprintf(err, errlen, "cannot create log folder '%s/%s': %s", app->log_dir, w->name,
+                     strerror(errno));
+            rc = TF_EIO;
+        }
+        spec.argv = argv;
+        spec.env = env;
+        spec.cwd = w->cwd;
+        spec.log_path = r->log_path;
+    }
+    if (rc == TF_OK)
+        rc = tf_exec_start(&spec, &r->exec, err, errlen);
+    cJSON_Delete(empty);
+    tf_strv_free(argv);
+    tf_strv_free(env);
+    if (rc != TF_OK) {
+        if (rc == TF_ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        running_free(r);
+        return rc;
+    }
+    pid_t pid = tf_exec_pid(r->exec);
+    tf_store_exec_started(app->store, c->history_id, (long)pid, (long)pid, r->log_path);
+    *out = r;
+    return TF_OK;
+}
+
+/* Record a call that failed before any child ran (bad placeholder, no fork). */
+static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char *key,
+                          const char *why, tf_call *out)
+{
+    tf_finish f = {
+        .call_id = c->call_id, .fence = c->fence, .history_id = c->history_id,
+        .outcome = TF_OUT_FAILED, .error = why, .exit_code = -1,
+        .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
+    };
+    int rc = tf_store_finish(app->store, &f);
+    if (rc != TF_OK && rc != TF_ESTATE)
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    out->status = TF_CALL_FAILED;
+    out->executed = 1;
+    out->error = keep_text(app, why);
+    tf_app_emit(app, w, key, app->canon.data, "failed", why, 0, c->attempt, NULL, NULL);
+    return TF_OK;
+}
+
+/* Block until r ends (the flow waits: parallel off). Parallel ones keep stepping. */
+static int wait_blocking(tf_app *app, tf_running *r)
+{
+    int stopping = 0;
+    for (;;) {
+        double now = tf_app_now(app);
+        if (tf_exec_step(r->exec, now))
+            break;
+        if (app->stop && !stopping) {
+            tf_exec_terminate(r->exec, now);
+            stopping = 1;
+        }
+        renew_if_due(app, r, now);
+        tf_running_step_all(app, NULL);
+        struct pollfd fds[130];
+        double deadline = 0;
+        int n = tf_exec_pollfds(r->exec, fds, 8);
+        n += tf_running_poll_fds(app, fds + n, 120, &deadline);
+        double d = tf_exec_deadline(r->exec);
+        if (d > 0 && (deadline == 0 || d < deadline))
+            deadline = d;
+        double renew = r->last_renew + TF_LEASE_SECONDS / 3;
+        if (deadline == 0 || renew < deadline)
+            deadline = renew;
+        wait_some(app, fds, n, deadline - now);
+    }
+    return stopping;
+}
+
+/* Copy the outcome of a finished execution into *out. */
+static void report_done(tf_app *app, tf_running *r, tf_call *out)
+{
+    out->status = r->status;
+    out->executed = 1;
+    out->duration = r->duration;
+    if (r->status == TF_CALL_SUCCEEDED && r->result) {
+        if (tf_app_keep_result(app, r->result) == TF_OK)
+            out->result = r->result;
+        r->result = NULL;
+    }
+    if (r->status == TF_CALL_FAILED) {
+        out->error = keep_text(app, r->error);
+        app->failed++;
+    }
+}
+
+/* ---- tf_run ------------------------------------------------------------ */
+
+static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_claim *c, tf_call *out)
+{
+    char err[512] = "";
+    char *prev = NULL;
+    if (app->on_event)
+        tf_store_previous_args(app->store, w->name, out->key, &prev);
+    if (c->stale_pgid > 0)
+        kill(-(pid_t)c->stale_pgid, SIGKILL); /* what a dead runner left behind */
+    tf_running *r = NULL;
+    int rc = start_execution(app, w, args, out->key, c, &r, err, sizeof err);
+    if (rc != TF_OK) {
+        free(prev);
+        return rc == TF_ENOMEM ? tf_app_fail(app, rc, "out of memory")
+                               : fail_unstarted(app, w, c, out->key, err, out);
+    }
+    app->tick_busy = 1;
+    tf_app_emit(app, w, out->key, r->args_json, "started", NULL, 0, c->attempt, prev, r->log_path);
+    free(prev);
+    if (w->opts.parallel) {
+        if (app->nrunning == app->caprunning) {
+            size_t cap = app->caprunning ? app->caprunning * 2 : 8;
+            tf_running **p = realloc(app->running, cap * sizeof *p);
+            if (!p) {
+                running_free(r);
+                return tf_app_fail(app, TF_ENOMEM, "out of memory");
+            }
+            app->running = p;
+            app->caprunning = cap;
+        }
+        app->running[app->nrunning++] = r;
+        out->status = TF_CALL_RUNNING;
+        return TF_OK;
+    }
+    int stopped = wait_blocking(app, r);
+    rc = finish_running(app, r, stopped);
+    if (rc == TF_OK)
+        report_done(app, r, out);
+    running_free(r);
+    if (rc == TF_OK && stopped)
+        return tf_app_fail(app, TF_ESTOPPED, "stopped while '%s' was running", w->name);
+    return rc;
+}
+
+/* Turn a store decision other than RUN into the call's status. */
+static int report_decision(tf_app *app, tf_work *w, tf_claim *c, tf_call *out)
+{
+    const char *args_json = app->canon.data;
+    switch (c->decision) {
+    case TF_CLAIM_HIT:
+        out->status = TF_CALL_SUCCEEDED;
+        out->cached = 1;
+        out->result = keep_result(app, c->result_json ? c->result_json : "null");
+        if (w->opts.cache_calls && tf_memo_put(&app->memo, w->index, out->key, c->result_json) != 0)
+            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        tf_app_emit(app, w, out->key, args_json, "cached", NULL, 0, 0, NULL, NULL);
+        return TF_OK;
+    case TF_CLAIM_BUSY:
+        out->status = TF_CALL_RUNNING;
+        app->tick_busy = 1;
+        tf_app_emit(app, w, out->key, args_json, "waiting", "another runner is executing it", 0, 0, NULL, NULL);
+        return TF_OK;
+    case TF_CLAIM_RETRY_WAIT:
+        out->status = TF_CALL_RETRY_WAIT;
+        out->error = keep_text(app, c->error);
+        app->tick_busy = 1;
+        tf_app_emit(app, w, out->key, args_json, "retry", c->error, 0, 0, NULL, NULL);
+        return TF_OK;
+    case TF_CLAIM_FAILED:
+    default:
+        out->status = TF_CALL_FAILED;
+        out->cached = 1;
+        out->error = keep_text(app, c->error);
+        app->failed++;
+        tf_app_emit(app, w, out->key, args_json, "failed", c->error, 0, 0, NULL, NULL);
+        return TF_OK;
+    }
+}
+
+/* A parallel execution of this process for the same call: report it. */
+static int report_running(tf_app *app, tf_running *r, tf_call *out)
+{
+    if (!r->done) {
+        out->status = TF_CALL_RUNNING;
+        app->tick_busy = 1;
+        tf_app_emit(app, r->work, r->key, r->args_json, "running", NULL, 0, r->attempt, NULL, r->log_path);
+        return TF_OK;
+    }
+    report_done(app, r, out);
+    remove_running(app, r);
+    return TF_OK;
+}
+
+int tf_run(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
+{
+    tf_app *app = tick->app;
+    tf_call scratch;
+    if (!out)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    if (app->stop)
+        return tf_app_fail(app, TF_ESTOPPED, "stopped");
+    tf_error jerr;
+    tf_buf_reset(&app->canon);
+    int rc = args ? tf_jcs_tree(args, &app->canon, &jerr)
+                  : (tf_buf_puts(&app->canon, "{}") == 0 ? TF_OK : TF_ENOMEM);
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "work '%s': bad arguments: %s", w->name,
+                           rc == TF_EINPUT ? jerr.msg : "out of memory");
+    rc = tf_hasher_hex(&app->hasher, app->canon.data, app->canon.len, out->key);
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "cannot hash the arguments of '%s'", w->name);
+
+    if (w->opts.cache_calls) {
+        const tf_memo_entry *e = tf_memo_get(&app->memo, w->index, out->key);
+        if (e) {
+            out->status = TF_CALL_SUCCEEDED;
+            out->cached = 1;
+            out->result = tf_memo_result((tf_memo_entry *)e);
+            if (app->on_event)
+                tf_app_emit(app, w, out->key, app->canon.data, "cached", NULL, 0, 0, NULL, NULL);
+            return TF_OK;
+        }
+    }
+    tf_running *r = find_running(app, w, out->key);
+    if (r)
+        return report_running(app, r, out);
+    if (w->opts.parallel && app->max_parallel && tf_running_live(app) >= app->max_parallel) {
+        /* Not claimed: another tick (or another runner) takes it. */
+        out->status = TF_CALL_RUNNING;
+        app->tick_busy = 1;
+        tf_app_emit(app, w, out->key, app->canon.data, "queued", NULL, 0, 0, NULL, NULL);
+        return TF_OK;
+    }
+
+    tf_claim_req req = {
+        .work = w->name, .version = w->version, .args_sha256 = out->key,
+        .args_json = app->canon.data, .cache_calls = w->opts.cache_calls,
+        .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
+        .lease = TF_LEASE_SECONDS,
+    };
+    tf_claim c;
+    memset(&c, 0, sizeof c);
+    rc = app->dry_run ? tf_store_peek(app->store, &req, &c) : tf_store_claim(app->store, &req, &c);
+    if (rc != TF_OK) {
+        tf_claim_clear(&c);
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    }
+    if (c.decision != TF_CLAIM_RUN)
+        rc = report_decision(app, w, &c, out);
+    else if (app->dry_run) {
+        out->status = TF_CALL_RUNNING;
+        tf_app_emit(app, w, out->key, app->canon.data, "would-run", NULL, 0, 0, NULL, NULL);
+    } else
+        rc = run_claimed(app, w, args, &c, out);
+    tf_claim_clear(&c);
+    return rc;
+}
