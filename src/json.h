@@ -69,4 +69,19 @@ int tf_jcs_tree(const cJSON *tree, tf_buf *out, tf_error *err);
 /* Append s (len bytes of valid UTF-8) as an RFC 8785 string literal. */
 int tf_jcs_string(const char *s, size_t len, tf_buf *out);
 
+/* ---- additions (json.c / jcs.c internals shared with other modules) ---- */
+
+/*
+ * Compare two member names (valid UTF-8, byte lengths given) in RFC 8785
+ * order: by UTF-16 code units. <0, 0, >0 like memcmp.
+ */
+int tf_jcs_keycmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * Check that s (len bytes) is valid UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF). Returns 1 if valid; else 0 with *bad (may be
+ * NULL) set to the offset of the first byte of the invalid sequence.
+ */
+int tf_utf8_valid(const char *s, size_t len, size_t *bad);
+
 #endif
