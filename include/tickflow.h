@@ -184,6 +184,13 @@ typedef struct tf_command {
 int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
                         const tf_work_opts *opts, tf_work **out);
 
+/*
+ * Redefine a command work in place (a pipeline file changed): its command
+ * and options are replaced, and what this process remembers of its calls
+ * is forgotten (a new version means new keys). Strings are copied.
+ */
+int tf_work_set_command(tf_work *work, const tf_command *cmd, const tf_work_opts *opts);
+
 /* Find a registered work by name, or NULL. */
 tf_work *tf_work_find(tf_app *app, const char *name);
 
@@ -259,6 +266,123 @@ void tf_loop_opts_init(tf_loop_opts *opts);
  * *failed (may be NULL) receives the number of calls that ended failed.
  */
 int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed);
+
+/* ---- inspecting and clearing the cache ------------------------------- */
+
+/* One calls row for listing and inspection. Strings owned by the store until the callback returns. */
+typedef struct tf_call_row {
+    int64_t id;             /* calls.id */
+    const char *work;       /* work name */
+    const char *version;    /* work version */
+    const char *args_sha256;/* key */
+    const char *args_json;  /* canonical arguments */
+    const char *status;     /* running/succeeded/failed/interrupted */
+    const char *result_json;/* result or NULL */
+    const char *error;      /* last error or NULL */
+    int attempts;           /* executions started */
+    const char *created_at; /* ISO-8601 UTC */
+    const char *started_at; /* ISO-8601 UTC or NULL */
+    const char *finished_at;/* ISO-8601 UTC or NULL */
+    double duration;        /* seconds of the last execution, or -1 */
+    long runner_pid;        /* running: runner process id */
+    const char *runner_host;/* running: runner host */
+    const char *log_path;   /* last attempt's log file or NULL */
+} tf_call_row;
+
+typedef struct tf_history_row {
+    int64_t id;             /* history.id */
+    int attempt;            /* attempt number */
+    const char *status;     /* running/succeeded/failed/interrupted */
+    const char *started_at; /* ISO-8601 UTC */
+    const char *finished_at;/* ISO-8601 UTC or NULL */
+    double duration;        /* seconds or -1 */
+    const char *runner_host;/* host of the runner */
+    long runner_pid;        /* pid of the runner */
+    long exec_pid;          /* pid of the execution child, or 0 */
+    int exit_code;          /* -1 when none */
+    int term_signal;        /* 0 when none */
+    const char *error;      /* reason or NULL */
+    const char *log_path;   /* log file or NULL */
+} tf_history_row;
+
+/* A selection of calls; NULL/0 fields do not filter. */
+typedef struct tf_filter {
+    const char *work;       /* exact work name */
+    const char *status;     /* exact status */
+    const char *key_prefix; /* args_sha256 prefix (hex) */
+    const char *args_sha256;/* exact key (from --args JSON) */
+    const char *since;      /* created_at >= this ISO text */
+    const char *before;     /* created_at < this ISO text */
+    int all;                /* 1: every row (clear --all) */
+    int limit;              /* list: at most this many rows (0 = no limit) */
+} tf_filter;
+
+typedef int (*tf_row_fn)(const tf_call_row *row, void *user);      /* non-zero stops */
+typedef int (*tf_hist_fn)(const tf_history_row *row, void *user);  /* non-zero stops */
+
+/* The calls matching f, newest first. TF_OK even when none match. */
+int tf_calls_list(tf_app *app, const tf_filter *f, tf_row_fn fn, void *user);
+
+/*
+ * The one call whose key starts with prefix (hex, at least 4 digits):
+ * TF_ENOTFOUND, or TF_EAMBIGUOUS when several match (the message lists
+ * them) - a prefix is never guessed.
+ */
+int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user);
+
+/* The execution attempts of one call, oldest first. */
+int tf_calls_history(tf_app *app, int64_t call_id, tf_hist_fn fn, void *user);
+
+/*
+ * Delete the calls matching f (so they run again) and their history, in one
+ * transaction, recording an audit row (time, user, selector, count). A
+ * filter that selects nothing in particular is refused unless f->all.
+ * dry_run: only report (fn is called per row either way; may be NULL).
+ */
+int tf_calls_clear(tf_app *app, const tf_filter *f, const char *user, const char *selector,
+                   int dry_run, tf_row_fn fn, void *fn_user, int64_t *count);
+
+/* Make the failed calls matching f runnable again. */
+int tf_calls_retry(tf_app *app, const tf_filter *f, int64_t *count);
+
+/* Delete settled calls (and history) finished before the epoch time `before`. */
+int tf_calls_gc(tf_app *app, double before, int64_t *count);
+
+/* ---- pipeline files (the tickflow command's works) --------------------- */
+
+typedef struct tf_pipeline tf_pipeline; /* a parsed, validated pipeline file */
+
+/*
+ * Read and validate a pipeline file (format: README, tickflow(1)). On
+ * TF_EINPUT err->msg is "FILE:LINE:COL: reason" and nothing was registered.
+ * The caller frees *out with tf_pipeline_free().
+ */
+int tf_pipeline_load(const char *path, tf_pipeline **out, tf_error *err);
+void tf_pipeline_free(tf_pipeline *p);
+
+/* The pipeline's name; its db path resolved against the file's folder (NULL if none); its tick (0 if none). */
+const char *tf_pipeline_name(const tf_pipeline *p);
+const char *tf_pipeline_db(const tf_pipeline *p);
+double tf_pipeline_tick(const tf_pipeline *p);
+
+/*
+ * Register the pipeline's works (command works) and one flow evaluating
+ * them in order in app. The pipeline must outlive the app's loop.
+ */
+int tf_pipeline_attach(tf_pipeline *p, tf_app *app);
+
+/*
+ * The clock the templates see ({{today}}, {{now:FMT}}, not_before), as
+ * epoch seconds; 0 (default) means the real time at each tick.
+ */
+void tf_pipeline_set_now(tf_pipeline *p, double now);
+
+/*
+ * Re-read the file if it changed since it was loaded; on success the
+ * attached works are redefined in place. TF_OK with *reloaded 0/1, or
+ * TF_EINPUT (err says why) leaving the running definition untouched.
+ */
+int tf_pipeline_reload(tf_pipeline *p, int *reloaded, tf_error *err);
 
 #ifdef __cplusplus
 }

@@ -298,6 +298,42 @@ int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
     return TF_OK;
 }
 
+int tf_work_set_command(tf_work *w, const tf_command *cmd, const tf_work_opts *opts)
+{
+    tf_app *app = w->app;
+    if (w->fn)
+        return tf_app_fail(app, TF_EINPUT, "work '%s' is a C work, not a command", w->name);
+    if (!cmd || !cmd->argv || !cmd->argv[0] || !*cmd->argv[0])
+        return tf_app_fail(app, TF_EINPUT, "work '%s': empty command", w->name);
+    tf_work_opts defaults;
+    tf_work_opts_init(&defaults);
+    if (!opts)
+        opts = &defaults;
+    char **argv = tf_strv_dup(cmd->argv);
+    char **env = cmd->env ? tf_strv_dup(cmd->env) : NULL;
+    char *cwd = dup_or_null(cmd->cwd);
+    char *version = strdup(opts->version ? opts->version : "");
+    if (!argv || (cmd->env && !env) || (cmd->cwd && !cwd) || !version) {
+        tf_strv_free(argv);
+        tf_strv_free(env);
+        free(cwd);
+        free(version);
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    }
+    tf_strv_free(w->argv);
+    tf_strv_free(w->env);
+    free(w->cwd);
+    free(w->version);
+    w->argv = argv;
+    w->env = env;
+    w->cwd = cwd;
+    w->version = version;
+    w->opts = *opts;
+    w->opts.version = version;
+    tf_memo_clear(&app->memo); /* keys of the old version must not answer */
+    return TF_OK;
+}
+
 tf_work *tf_work_find(tf_app *app, const char *name)
 {
     for (size_t i = 0; i < app->nworks; i++)

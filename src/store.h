@@ -127,56 +127,7 @@ int tf_store_finish(tf_store *s, const tf_finish *f);
  */
 int tf_store_data_version(tf_store *s, int64_t *version);
 
-/* One calls row for listing and inspection. Strings owned by the store until the callback returns. */
-typedef struct tf_call_row {
-    int64_t id;             /* calls.id */
-    const char *work;       /* work name */
-    const char *version;    /* work version */
-    const char *args_sha256;/* key */
-    const char *args_json;  /* canonical arguments */
-    const char *status;     /* running/succeeded/failed/interrupted */
-    const char *result_json;/* result or NULL */
-    const char *error;      /* last error or NULL */
-    int attempts;           /* executions started */
-    const char *created_at; /* ISO-8601 UTC */
-    const char *started_at; /* ISO-8601 UTC or NULL */
-    const char *finished_at;/* ISO-8601 UTC or NULL */
-    double duration;        /* seconds of the last execution, or -1 */
-    long runner_pid;        /* running: runner process id */
-    const char *runner_host;/* running: runner host */
-    const char *log_path;   /* last attempt's log file or NULL */
-} tf_call_row;
-
-typedef struct tf_history_row {
-    int64_t id;             /* history.id */
-    int attempt;            /* attempt number */
-    const char *status;     /* running/succeeded/failed/interrupted */
-    const char *started_at; /* ISO-8601 UTC */
-    const char *finished_at;/* ISO-8601 UTC or NULL */
-    double duration;        /* seconds or -1 */
-    const char *runner_host;/* host of the runner */
-    long runner_pid;        /* pid of the runner */
-    long exec_pid;          /* pid of the execution child, or 0 */
-    int exit_code;          /* -1 when none */
-    int term_signal;        /* 0 when none */
-    const char *error;      /* reason or NULL */
-    const char *log_path;   /* log file or NULL */
-} tf_history_row;
-
-/* A selection of calls; NULL/0 fields do not filter. */
-typedef struct tf_filter {
-    const char *work;       /* exact work name */
-    const char *status;     /* exact status */
-    const char *key_prefix; /* args_sha256 prefix (hex) */
-    const char *args_sha256;/* exact key (from --args JSON) */
-    const char *since;      /* created_at >= this ISO text */
-    const char *before;     /* created_at < this ISO text */
-    int all;                /* 1: every row (clear --all) */
-    int limit;              /* list: at most this many rows (0 = no limit) */
-} tf_filter;
-
-typedef int (*tf_row_fn)(const tf_call_row *row, void *user);      /* non-zero stops */
-typedef int (*tf_hist_fn)(const tf_history_row *row, void *user);  /* non-zero stops */
+/* tf_call_row, tf_history_row, tf_filter, tf_row_fn, tf_hist_fn: see tickflow.h. */
 
 /* Rows matching f, newest first. */
 int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user);
