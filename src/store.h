@@ -41,6 +41,12 @@ int tf_store_schema_version(void);
 /* Test seam: the clock used for timestamps (epoch seconds); NULL = real. */
 void tf_store_set_clock(tf_store *s, double (*clock)(void *), void *user);
 
+/*
+ * Test seam: seconds a locked database is waited for before TF_EBUSY
+ * (default 30; SQLite's own busy timeout is min(this, 5 s) per attempt).
+ */
+void tf_store_set_busy_limit(tf_store *s, double seconds);
+
 /* What a claim decided. */
 typedef enum tf_claim_decision {
     TF_CLAIM_HIT,        /* succeeded before (cache_calls): result_json holds the result */
