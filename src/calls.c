@@ -1,0 +1,85 @@
+/*
+ * calls.c - the public cache inspection API (tf_calls_*): listing, finding,
+ * history, clearing, retrying and garbage collection of recorded calls.
+ * Each function forwards to the store (store.h) and, on failure, copies the
+ * store's message onto the app handle so tf_errmsg(app) explains it. The
+ * logic and the SQL live in store.c; this file only bridges the handle.
+ */
+#include "app.h"
+
+/* Copy the store's message for rc (if any) onto the app and return rc. */
+static int relay(tf_app *app, int rc)
+{
+    if (rc == TF_OK)
+        return TF_OK;
+    const char *msg = tf_store_errmsg(app->store);
+    return tf_app_fail(app, rc, "%s", msg && *msg ? msg : tf_strerror(rc));
+}
+
+/* TF_OK when the app has an open store, else TF_ESTATE with a message. */
+static int ready(tf_app *app)
+{
+    if (!app->store)
+        return tf_app_fail(app, TF_ESTATE, "the database is not open");
+    return TF_OK;
+}
+
+int tf_calls_list(tf_app *app, const tf_filter *f, tf_row_fn fn, void *user)
+{
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    tf_filter none = {0};
+    return relay(app, tf_store_list(app->store, f ? f : &none, fn, user));
+}
+
+int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user)
+{
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    return relay(app, tf_store_find(app->store, prefix, fn, user));
+}
+
+int tf_calls_history(tf_app *app, int64_t call_id, tf_hist_fn fn, void *user)
+{
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    return relay(app, tf_store_history(app->store, call_id, fn, user));
+}
+
+int tf_calls_clear(tf_app *app, const tf_filter *f, const char *user, const char *selector,
+                   int dry_run, tf_row_fn fn, void *fn_user, int64_t *count)
+{
+    if (count)
+        *count = 0;
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    if (!f)
+        return tf_app_fail(app, TF_EINPUT, "refusing to clear calls without a filter");
+    return relay(app, tf_store_clear(app->store, f, user, selector, dry_run, fn, fn_user,
+                                     count));
+}
+
+int tf_calls_retry(tf_app *app, const tf_filter *f, int64_t *count)
+{
+    if (count)
+        *count = 0;
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    tf_filter none = {0};
+    return relay(app, tf_store_retry(app->store, f ? f : &none, count));
+}
+
+int tf_calls_gc(tf_app *app, double before, int64_t *count)
+{
+    if (count)
+        *count = 0;
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    return relay(app, tf_store_gc(app->store, before, count));
+}
