@@ -781,6 +781,11 @@ static char *zeros(char *p, int n)
     return p + n;
 }
 
+/*
+ * See numfmt.h. Integers below 2^53 print directly; everything else goes
+ * through to_decimal, then the digits are laid out by the rules of
+ * ECMAScript Number::toString (fixed for 1e-6 <= |x| < 1e21).
+ */
 size_t tf_numfmt(double x, char buf[TF_NUMFMT_MAX])
 {
     uint64_t bits;
@@ -959,6 +964,15 @@ static int parse_fast(const char *s, size_t len, double *out)
 }
 #endif
 
+/*
+ * See numfmt.h. Reads exactly len bytes of s (no NUL needed). Literals that
+ * miss the fast path are copied NUL-terminated to a stack buffer, or to a
+ * malloc'd one (freed here) when 128 bytes or longer, for strtod_l.
+ * Returns 0 with *out set (underflow to 0 or a subnormal is fine), or -1,
+ * *out untouched, when the value overflows, when a long literal's copy
+ * cannot be allocated, or when s is not a whole number literal. errno is
+ * preserved.
+ */
 int tf_numparse(const char *s, size_t len, double *out)
 {
     if (parse_fast(s, len, out))
@@ -978,7 +992,7 @@ int tf_numparse(const char *s, size_t len, double *out)
     int saved_errno = errno;
     char *end = NULL;
     /* Without a locale object (newlocale out of memory) fall back to the
-     * process locale; JSON literals only differ from it in the point. */
+     * process locale: still right unless its decimal point is not '.'. */
     double v = c_locale ? strtod_l(tmp, &end, c_locale) : strtod(tmp, &end);
     int whole = end == tmp + len;
     errno = saved_errno; /* ERANGE on underflow is not an error here */
