@@ -496,27 +496,24 @@ static int open_db(tf_store *s)
     int ms = s->busy_total < 5.0 ? (int)(s->busy_total * 1000.0) : 5000;
     sqlite3_busy_timeout(s->db, ms);
 
-    int uv = 0;
-    rc = read_user_version(s, &uv);
-    if (rc != TF_OK)
-        return rc;
+    /* version and table count from one snapshot: a concurrent opener may be migrating */
+    sqlite3_stmt *st = NULL;
+    src = sqlite3_prepare_v2(s->db, "SELECT (SELECT user_version FROM pragma_user_version),"
+                             " (SELECT count(*) FROM sqlite_master)", -1, &st, NULL);
+    if (src == SQLITE_OK)
+        src = step(s, st);
+    int uv = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    int tables = src == SQLITE_ROW ? sqlite3_column_int(st, 1) : 0;
+    sqlite3_finalize(st);
+    if (src != SQLITE_ROW)
+        return db_err(s, src, "read the schema version");
     if (uv > tf_schema_count)
         return refuse_newer(s, uv);
-    if (uv == 0) {
+    if (uv == 0 && tables > 0) {
         /* a database with tables but no version is someone else's */
-        sqlite3_stmt *st = NULL;
-        src = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-        if (src == SQLITE_OK)
-            src = step(s, st);
-        int tables = src == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-        sqlite3_finalize(st);
-        if (src != SQLITE_ROW)
-            return db_err(s, src, "read the schema");
-        if (tables > 0) {
-            set_err(s, "database '%s' is corrupt or not a tickflow database:"
-                    " it has tables but no tickflow schema version", s->path);
-            return TF_EDB;
-        }
+        set_err(s, "database '%s' is corrupt or not a tickflow database:"
+                " it has tables but no tickflow schema version", s->path);
+        return TF_EDB;
     }
 
     rc = exec_text(s, "PRAGMA journal_mode = WAL", "enable write-ahead logging");

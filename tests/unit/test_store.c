@@ -1,0 +1,1015 @@
+/*
+ * test_store.c - the SQLite store and the runner identity (store.c,
+ * proc.c) against real database files in mkdtemp folders and real
+ * processes: creation and migration, the claim/lease/fence protocol, dead
+ * runners, retries with a simulated clock, inspection and clearing, and a
+ * multi-process claim race.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "proc.h"
+#include "schema.h"
+#include "store.h"
+
+/* A clock the test moves by hand. */
+typedef struct fake_clock {
+    double t;               /* epoch seconds returned */
+} fake_clock;
+
+static double fake_now(void *user)
+{
+    return ((fake_clock *)user)->t;
+}
+
+/* Per-test state: a temporary folder with one database and an open store. */
+typedef struct fx {
+    char dir[64];           /* mkdtemp folder */
+    char path[128];         /* dir/t.db */
+    fake_clock clk;         /* the store's clock */
+    tf_store *s;            /* store on path */
+} fx;
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void rm_rf(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static fx *fx_new(int open_store)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tf_store_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    int n = snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    assert_true(n > 0 && (size_t)n < sizeof f->path);
+    f->clk.t = 1700000000.0;
+    if (open_store) {
+        int rc = tf_store_open(f->path, &f->s);
+        if (rc != TF_OK)
+            fail_msg("open: %s", tf_store_errmsg(f->s));
+        tf_store_set_clock(f->s, fake_now, &f->clk);
+    }
+    return f;
+}
+
+static int setup(void **state)
+{
+    *state = fx_new(1);
+    return 0;
+}
+
+static int setup_no_store(void **state)
+{
+    *state = fx_new(0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    tf_store_close(f->s);
+    rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A second store on the same file, with its own clock. */
+static tf_store *open_second(const fx *f, fake_clock *clk)
+{
+    tf_store *s = NULL;
+    int rc = tf_store_open(f->path, &s);
+    if (rc != TF_OK)
+        fail_msg("open: %s", tf_store_errmsg(s));
+    tf_store_set_clock(s, fake_now, clk);
+    return s;
+}
+
+/* A 64-hex key: the given hex prefix padded with '0'. */
+static void key_of(char out[65], const char *prefix)
+{
+    size_t n = strlen(prefix);
+    memset(out, '0', 64);
+    memcpy(out, prefix, n < 64 ? n : 64);
+    out[64] = '\0';
+}
+
+static tf_claim_req req_of(const char *work, const char *key)
+{
+    tf_claim_req r = {
+        .work = work, .version = "", .args_sha256 = key, .args_json = "{\"k\":1}",
+        .cache_calls = 1, .retries = 0, .backoff = 10, .lease = 30,
+    };
+    return r;
+}
+
+static tf_claim claim_ok(tf_store *s, const tf_claim_req *r)
+{
+    tf_claim c;
+    int rc = tf_store_claim(s, r, &c);
+    if (rc != TF_OK)
+        fail_msg("claim: %s", tf_store_errmsg(s));
+    return c;
+}
+
+static int finish(tf_store *s, const tf_claim *c, tf_outcome o, const char *result,
+                  const char *error, int retries, double backoff)
+{
+    tf_finish f = {
+        .call_id = c->call_id, .fence = c->fence, .history_id = c->history_id,
+        .outcome = o, .result_json = result, .error = error,
+        .exit_code = o == TF_OUT_SUCCEEDED ? 0 : 1, .term_signal = 0,
+        .duration = 0.25, .retries = retries, .backoff = backoff,
+    };
+    return tf_store_finish(s, &f);
+}
+
+/* One integer from a query on a separate raw connection (-1 if no row). */
+static long long raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* One text value (malloc'd copy, NULL if none) from a raw query. */
+static char *raw_text(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    char *v = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                     NULL), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* The whole file (malloc'd), *len its size. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    char *buf = malloc(1 << 20);
+    assert_non_null(buf);
+    *len = fread(buf, 1, 1 << 20, fp);
+    fclose(fp);
+    return buf;
+}
+
+/* ---- opening and migrations ---------------------------------------------- */
+
+static void store__create_mode_0600(void **state)
+{
+    fx *f = fx_new(0);
+    *state = f;
+    mode_t old = umask(022);
+    int rc = tf_store_open(f->path, &f->s);
+    umask(old);
+    assert_int_equal(rc, TF_OK);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    if (stat(wal, &st) == 0)
+        assert_int_equal(st.st_mode & 0777, 0600);
+    /* an existing file keeps its mode */
+    tf_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(chmod(f->path, 0640), 0);
+    assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+}
+
+static void store__migrate_from_empty(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(tf_store_schema_version(), tf_schema_count);
+    assert_true(tf_schema_count >= 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
+    char *mode = raw_text(f->path, "PRAGMA journal_mode");
+    assert_string_equal(mode, "wal");
+    free(mode);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('calls', 'history', 'clears', 'ran_today', 'failed_calls',"
+                             " 'running_calls', 'recent_history')"), 7);
+    /* opening again is a no-op */
+    tf_store *s2 = open_second(f, &f->clk);
+    tf_store_close(s2);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
+}
+
+static void store__reopen_keeps_data(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "aa");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "[1,2]", NULL, 0, 1), TF_OK);
+    tf_claim_clear(&c);
+    tf_store_close(f->s);
+    assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_HIT);
+    assert_string_equal(c.result_json, "[1,2]");
+    tf_claim_clear(&c);
+}
+
+static void store__refuse_newer_schema(void **state)
+{
+    fx *f = *state;
+    /* a database made by us, then stamped by a "newer" tickflow */
+    tf_store_close(f->s);
+    f->s = NULL;
+    raw_exec(f->path, "PRAGMA user_version = 999");
+    size_t n1, n2;
+    char *before = slurp(f->path, &n1);
+    int rc = tf_store_open(f->path, &f->s);
+    assert_int_equal(rc, TF_ESCHEMA);
+    char want[512];
+    snprintf(want, sizeof want, "database '%s' has schema version 999, newer than this"
+             " tickflow (%d); refusing to modify it", f->path, tf_schema_count);
+    assert_string_equal(tf_store_errmsg(f->s), want);
+    tf_store_close(f->s);
+    f->s = NULL;
+    char *after = slurp(f->path, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(before, after, n1);
+    free(before);
+    free(after);
+
+    /* a rollback-journal database: not even switched to WAL */
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.db", f->dir);
+    raw_exec(other, "CREATE TABLE calls (x); PRAGMA user_version = 999");
+    before = slurp(other, &n1);
+    assert_int_equal(tf_store_open(other, &f->s), TF_ESCHEMA);
+    tf_store_close(f->s);
+    f->s = NULL;
+    after = slurp(other, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(before, after, n1);
+    free(before);
+    free(after);
+    char *mode = raw_text(other, "PRAGMA journal_mode");
+    assert_string_equal(mode, "delete");
+    free(mode);
+}
+
+static void store__migrate_from_version_1(void **state)
+{
+    fx *f = *state;
+    /* the previous schema: migration 1 only, applied by hand, with data */
+    raw_exec(f->path, tf_schema_migrations[0]);
+    raw_exec(f->path,
+             "PRAGMA user_version = 1;"
+             "INSERT INTO calls (work, version, args_sha256, args_json, status, result_json,"
+             " attempts, fence, created_at) VALUES ('old', '', '" /* key below */
+             "b100000000000000000000000000000000000000000000000000000000000000',"
+             " '{}', 'succeeded', '\"kept\"', 1, 1, '2025-01-01T00:00:00.000Z')");
+    assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
+    char key[65];
+    key_of(key, "b1");
+    tf_claim_req r = req_of("old", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_HIT);
+    assert_string_equal(c.result_json, "\"kept\"");
+    tf_claim_clear(&c);
+}
+
+static void store__open_errors(void **state)
+{
+    fx *f = *state;
+    char p[200];
+    snprintf(p, sizeof p, "%s/missing/t.db", f->dir);
+    assert_int_equal(tf_store_open(p, &f->s), TF_EIO);
+    char want[400];
+    snprintf(want, sizeof want, "cannot open database '%s': No such file or directory", p);
+    assert_string_equal(tf_store_errmsg(f->s), want);
+    tf_store_close(f->s);
+    f->s = NULL;
+
+    /* not a database */
+    snprintf(p, sizeof p, "%s/junk.db", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not an sqlite database at all\n", fp);
+    fclose(fp);
+    assert_int_equal(tf_store_open(p, &f->s), TF_EDB);
+    snprintf(want, sizeof want, "database '%s' is corrupt or not a tickflow database: ", p);
+    assert_memory_equal(tf_store_errmsg(f->s), want, strlen(want));
+    tf_store_close(f->s);
+    f->s = NULL;
+
+    /* someone else's database */
+    snprintf(p, sizeof p, "%s/foreign.db", f->dir);
+    raw_exec(p, "CREATE TABLE t (x)");
+    assert_int_equal(tf_store_open(p, &f->s), TF_EDB);
+    assert_memory_equal(tf_store_errmsg(f->s), "database '", 10);
+    assert_non_null(strstr(tf_store_errmsg(f->s), "not a tickflow database"));
+}
+
+/* ---- claims --------------------------------------------------------------- */
+
+static void store__claim_run_finish_hit(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "c0");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.attempt, 1);
+    assert_int_equal(c.fence, 1);
+    assert_true(c.history_id > 0);
+    assert_int_equal(c.stale_pgid, 0);
+    assert_int_equal(tf_store_exec_started(f->s, c.history_id, 4321, 4321, "/tmp/x.log"), TF_OK);
+    /* while running (our own live claim): busy */
+    tf_claim c2 = claim_ok(f->s, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_BUSY);
+    f->clk.t += 10;
+    assert_int_equal(tf_store_renew(f->s, c.call_id, c.fence, 30), TF_OK);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "{\"x\":1}", NULL, 0, 1), TF_OK);
+    c2 = claim_ok(f->s, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_HIT);
+    assert_string_equal(c2.result_json, "{\"x\":1}");
+    tf_claim_clear(&c2);
+    assert_null(c2.result_json);
+    /* renew after the end: the claim is gone */
+    assert_int_equal(tf_store_renew(f->s, c.call_id, c.fence, 30), TF_ESTATE);
+    /* the row as a person sees it */
+    char *s = raw_text(f->path, "SELECT status || ' ' || attempts || ' ' || failures || ' '"
+                       " || created_at || ' ' || finished_at || ' ' || duration FROM calls");
+    assert_string_equal(s, "succeeded 1 0 2023-11-14T22:13:20.000Z 2023-11-14T22:13:30.000Z 0.25");
+    free(s);
+    s = raw_text(f->path, "SELECT status || ' ' || exec_pid || ' ' || log_path || ' '"
+                 " || exit_code FROM history");
+    assert_string_equal(s, "succeeded 4321 /tmp/x.log 0");
+    free(s);
+    tf_claim_clear(&c);
+}
+
+static void store__no_cache_runs_again(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "c1");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "1", NULL, 0, 1), TF_OK);
+    r.cache_calls = 0;
+    tf_claim c2 = claim_ok(f->s, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_RUN);
+    assert_int_equal(c2.attempt, 2);
+    assert_int_equal(c2.fence, 2);
+    assert_int_equal(finish(f->s, &c2, TF_OUT_SUCCEEDED, "2", NULL, 0, 1), TF_OK);
+    r.cache_calls = 1;
+    tf_claim c3 = claim_ok(f->s, &r);
+    assert_int_equal(c3.decision, TF_CLAIM_HIT);
+    assert_string_equal(c3.result_json, "2");
+    tf_claim_clear(&c3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 2);
+}
+
+static void store__failed_retries_backoff(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "d0");
+    tf_claim_req r = req_of("w", key);
+    r.retries = 2;
+    r.backoff = 10;
+    f->clk.t = 1000;
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    f->clk.t = 1001;
+    assert_int_equal(finish(f->s, &c, TF_OUT_FAILED, NULL, "boom", 2, 10), TF_OK);
+
+    f->clk.t = 1005;
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RETRY_WAIT);
+    assert_true(c.next_retry_at == 1011.0);
+    assert_string_equal(c.error, "boom");
+    tf_claim_clear(&c);
+
+    f->clk.t = 1011;
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.attempt, 2);
+    f->clk.t = 1012;
+    assert_int_equal(finish(f->s, &c, TF_OUT_FAILED, NULL, "boom 2", 2, 10), TF_OK);
+
+    f->clk.t = 1031; /* second wait is doubled: 1012 + 20 */
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RETRY_WAIT);
+    assert_true(c.next_retry_at == 1032.0);
+    tf_claim_clear(&c);
+    f->clk.t = 1032;
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.attempt, 3);
+    assert_int_equal(finish(f->s, &c, TF_OUT_FAILED, NULL, "boom 3", 2, 10), TF_OK);
+
+    f->clk.t = 99999; /* out of retries: failed for good, however late */
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_FAILED);
+    assert_string_equal(c.error, "boom 3");
+    tf_claim_clear(&c);
+    assert_int_equal(raw_int(f->path, "SELECT failures FROM calls"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM failed_calls"), 1);
+
+    /* a work without cache runs it regardless */
+    r.cache_calls = 0;
+    tf_claim p;
+    assert_int_equal(tf_store_peek(f->s, &r, &p), TF_OK);
+    assert_int_equal(p.decision, TF_CLAIM_RUN);
+    tf_claim_clear(&p);
+    r.cache_calls = 1;
+
+    /* retry: runnable again, with a full budget */
+    tf_filter flt = {.work = "w"};
+    int64_t n = 0;
+    assert_int_equal(tf_store_retry(f->s, &flt, &n), TF_OK);
+    assert_int_equal(n, 1);
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.attempt, 4);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "true", NULL, 2, 10), TF_OK);
+    assert_int_equal(raw_int(f->path, "SELECT failures FROM calls"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT error IS NULL FROM calls"), 1);
+}
+
+static void store__interrupted_runs_again(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "d1");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(finish(f->s, &c, TF_OUT_INTERRUPTED, NULL, "stopped", 0, 1), TF_OK);
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.attempt, 2);
+    assert_int_equal(raw_int(f->path, "SELECT failures FROM calls"), 0);
+}
+
+static void store__clock_backwards(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "e0");
+    tf_claim_req r = req_of("w", key);
+    f->clk.t = 5000;
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    /* the clock jumps back an hour: the live lease stays live */
+    fake_clock other = {1400};
+    tf_store *s2 = open_second(f, &other);
+    tf_claim c2 = claim_ok(s2, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_BUSY);
+
+    /* a failure at 5000 retries at 5010; after a jump back to 1000 the wait is
+       at most one backoff from now, never an early run */
+    f->clk.t = 5000;
+    r.retries = 1;
+    assert_int_equal(finish(f->s, &c, TF_OUT_FAILED, NULL, "x", 1, 10), TF_OK);
+    other.t = 1000;
+    c2 = claim_ok(s2, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_RETRY_WAIT);
+    assert_true(c2.next_retry_at == 1010.0);
+    tf_claim_clear(&c2);
+    other.t = 1009;
+    c2 = claim_ok(s2, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_RETRY_WAIT);
+    assert_true(c2.next_retry_at == 1010.0);
+    tf_claim_clear(&c2);
+    other.t = 1010;
+    c2 = claim_ok(s2, &r);
+    assert_int_equal(c2.decision, TF_CLAIM_RUN);
+    tf_store_close(s2);
+}
+
+static void store__fencing_takeover(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "f0");
+    tf_claim_req r = req_of("w", key);
+    f->clk.t = 1000;
+    tf_claim a = claim_ok(f->s, &r);
+    assert_int_equal(a.decision, TF_CLAIM_RUN);
+    assert_int_equal(tf_store_exec_started(f->s, a.history_id, 777, 777, NULL), TF_OK);
+
+    fake_clock later = {1029};
+    tf_store *s2 = open_second(f, &later);
+    tf_claim b = claim_ok(s2, &r);
+    assert_int_equal(b.decision, TF_CLAIM_BUSY);
+    later.t = 1031; /* lease expired */
+    b = claim_ok(s2, &r);
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(b.fence, 2);
+    assert_int_equal(b.attempt, 2);
+    assert_int_equal(b.stale_pgid, 777); /* same host: the old group is ours to kill */
+    char *s = raw_text(f->path, "SELECT status || ': ' || error FROM history WHERE attempt = 1");
+    assert_string_equal(s, "interrupted: lease expired");
+    free(s);
+
+    assert_int_equal(finish(s2, &b, TF_OUT_SUCCEEDED, "\"B\"", NULL, 0, 1), TF_OK);
+    f->clk.t = 1040;
+    assert_int_equal(tf_store_renew(f->s, a.call_id, a.fence, 30), TF_ESTATE);
+    assert_int_equal(finish(f->s, &a, TF_OUT_SUCCEEDED, "\"A\"", NULL, 0, 1), TF_ESTATE);
+    assert_non_null(strstr(tf_store_errmsg(f->s), "claimed again"));
+    tf_claim h = claim_ok(f->s, &r);
+    assert_int_equal(h.decision, TF_CLAIM_HIT);
+    assert_string_equal(h.result_json, "\"B\"");
+    tf_claim_clear(&h);
+    s = raw_text(f->path, "SELECT error FROM history WHERE attempt = 1");
+    assert_non_null(s);
+    assert_non_null(strstr(s, "fenced out"));
+    free(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE status = 'succeeded'"), 2);
+    tf_store_close(s2);
+}
+
+/* In a child: claim key and die without finishing. */
+static void claim_and_die(const char *path, const char *key, int out_fd)
+{
+    tf_store *s = NULL;
+    int ok = tf_store_open(path, &s) == TF_OK;
+    tf_claim_req r = req_of("w", key);
+    r.lease = 300;
+    tf_claim c;
+    ok = ok && tf_store_claim(s, &r, &c) == TF_OK && c.decision == TF_CLAIM_RUN;
+    ok = ok && tf_store_exec_started(s, c.history_id, (long)getpid(), (long)getpid(), NULL) == TF_OK;
+    char b = ok ? 'y' : 'n';
+    if (write(out_fd, &b, 1) != 1)
+        _exit(2);
+    _exit(0); /* no finish, no close: a crash */
+}
+
+static void store__dead_runner_taken_over(void **state)
+{
+    fx *f = *state;
+    tf_store_set_clock(f->s, NULL, NULL); /* real time: the lease is alive */
+    char key[65];
+    key_of(key, "f1");
+    for (int reap = 0; reap < 2; reap++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            claim_and_die(f->path, key, p[1]);
+        }
+        close(p[1]);
+        char b = 0;
+        assert_int_equal(read(p[0], &b, 1), 1);
+        close(p[0]);
+        assert_int_equal(b, 'y');
+        if (reap) {
+            int st;
+            assert_int_equal(waitpid(pid, &st, 0), pid);
+        } else {
+            /* exited but not reaped: a zombie is dead too */
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+        }
+        tf_claim_req r = req_of("w", key);
+        tf_claim c = claim_ok(f->s, &r);
+        assert_int_equal(c.decision, TF_CLAIM_RUN);
+        assert_int_equal(c.stale_pgid, (long)pid);
+        tf_proc_id me;
+        assert_int_equal(tf_proc_self(&me), TF_OK);
+        char want[400], sql[200];
+        snprintf(want, sizeof want, "runner %s:%ld died", me.host, (long)pid);
+        snprintf(sql, sizeof sql, "SELECT status || ': ' || error FROM history"
+                 " WHERE runner_pid = %ld", (long)pid);
+        char *s = raw_text(f->path, sql);
+        char full[450];
+        snprintf(full, sizeof full, "interrupted: %s", want);
+        assert_string_equal(s, full);
+        free(s);
+        if (!reap) {
+            int st;
+            assert_int_equal(waitpid(pid, &st, 0), pid);
+        }
+        /* back to "interrupted" so the next child can claim */
+        assert_int_equal(finish(f->s, &c, TF_OUT_INTERRUPTED, NULL, "test", 0, 1), TF_OK);
+    }
+}
+
+/* ---- inspection, clear, retry, gc ----------------------------------------- */
+
+/* Collects rows: counts them and keeps the works in order. */
+typedef struct rows {
+    int n;                  /* rows seen */
+    char works[16][32];     /* their work names */
+    char first_key[65];     /* key of the first row */
+} rows;
+
+static int collect(const tf_call_row *row, void *user)
+{
+    rows *r = user;
+    if (r->n == 0)
+        snprintf(r->first_key, sizeof r->first_key, "%s", row->args_sha256);
+    if (r->n < 16)
+        snprintf(r->works[r->n], sizeof r->works[0], "%s", row->work);
+    r->n++;
+    return 0;
+}
+
+/* Make a settled call of work with the key prefix at time t. */
+static void make_call(fx *f, const char *work, const char *prefix, double t,
+                      tf_outcome o, const char *args)
+{
+    char key[65];
+    key_of(key, prefix);
+    tf_claim_req r = req_of(work, key);
+    r.args_json = args;
+    f->clk.t = t;
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    if (o != TF_OUT_INTERRUPTED || args[0] != 'R') /* 'R...': leave it running */
+        assert_int_equal(finish(f->s, &c, o, "1", "err", 0, 1), TF_OK);
+}
+
+static void store__list_find_history(void **state)
+{
+    fx *f = *state;
+    make_call(f, "alpha", "abcd00", 1000, TF_OUT_SUCCEEDED, "{\"n\":1}");
+    make_call(f, "beta", "abcd11", 2000, TF_OUT_FAILED, "{\"n\":2}");
+    make_call(f, "alpha", "ef01", 3000, TF_OUT_SUCCEEDED, "{\"n\":3}");
+
+    rows r = {0};
+    tf_filter all = {0};
+    assert_int_equal(tf_store_list(f->s, &all, collect, &r), TF_OK);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.works[0], "alpha"); /* newest first */
+    assert_string_equal(r.works[1], "beta");
+    memset(&r, 0, sizeof r);
+    tf_filter fl = {.status = "succeeded", .limit = 1};
+    assert_int_equal(tf_store_list(f->s, &fl, collect, &r), TF_OK);
+    assert_int_equal(r.n, 1);
+    memset(&r, 0, sizeof r);
+    tf_filter fp = {.key_prefix = "ABCD"};
+    assert_int_equal(tf_store_list(f->s, &fp, collect, &r), TF_OK);
+    assert_int_equal(r.n, 2);
+    tf_filter bad = {.key_prefix = "xyz"};
+    assert_int_equal(tf_store_list(f->s, &bad, collect, &r), TF_EINPUT);
+
+    memset(&r, 0, sizeof r);
+    assert_int_equal(tf_store_find(f->s, "abcd", collect, &r), TF_EAMBIGUOUS);
+    assert_int_equal(r.n, 0);
+    const char *m = tf_store_errmsg(f->s);
+    assert_non_null(strstr(m, "abcd"));
+    assert_non_null(strstr(m, "alpha abcd00000000"));
+    assert_non_null(strstr(m, "beta abcd11000000"));
+    assert_null(strstr(m, "abcd000000000")); /* 12 digits, not more */
+    assert_int_equal(tf_store_find(f->s, "abcd1", collect, &r), TF_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.works[0], "beta");
+    assert_int_equal(tf_store_find(f->s, "abc", collect, &r), TF_EINPUT);
+    assert_int_equal(tf_store_find(f->s, "ab-d", collect, &r), TF_EINPUT);
+    assert_int_equal(tf_store_find(f->s, "1234", collect, &r), TF_ENOTFOUND);
+
+    /* previous args of a work: the most recent other call */
+    char key[65], *prev = NULL;
+    key_of(key, "ef01");
+    assert_int_equal(tf_store_previous_args(f->s, "alpha", key, &prev), TF_OK);
+    assert_string_equal(prev, "{\"n\":1}");
+    free(prev);
+    key_of(key, "abcd00");
+    assert_int_equal(tf_store_previous_args(f->s, "alpha", key, &prev), TF_OK);
+    assert_string_equal(prev, "{\"n\":3}");
+    free(prev);
+    assert_int_equal(tf_store_previous_args(f->s, "nobody", key, &prev), TF_OK);
+    assert_null(prev);
+}
+
+static int count_hist(const tf_history_row *h, void *user)
+{
+    int *n = user;
+    assert_int_equal(h->attempt, *n + 1);
+    (*n)++;
+    return 0;
+}
+
+static void store__history_oldest_first(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "12");
+    tf_claim_req r = req_of("w", key);
+    r.cache_calls = 0;
+    int64_t id = 0;
+    for (int i = 0; i < 3; i++) {
+        tf_claim c = claim_ok(f->s, &r);
+        id = c.call_id;
+        assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "0", NULL, 0, 1), TF_OK);
+    }
+    int n = 0;
+    assert_int_equal(tf_store_history(f->s, id, count_hist, &n), TF_OK);
+    assert_int_equal(n, 3);
+}
+
+static void store__clear_and_audit(void **state)
+{
+    fx *f = *state;
+    make_call(f, "alpha", "a1", 1000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "alpha", "a2", 1001, TF_OUT_FAILED, "{}");
+    make_call(f, "beta", "b1", 1002, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "beta", "b2", 1003, TF_OUT_INTERRUPTED, "R"); /* left running, live lease */
+
+    int64_t n = -1;
+    tf_filter none = {0};
+    assert_int_equal(tf_store_clear(f->s, &none, "me", "", 0, NULL, NULL, &n), TF_EINPUT);
+
+    rows r = {0};
+    tf_filter fa = {.work = "alpha"};
+    assert_int_equal(tf_store_clear(f->s, &fa, "me", "--work alpha", 1, collect, &r, &n), TF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 4); /* dry run */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 0);
+
+    assert_int_equal(tf_store_clear(f->s, &fa, "me", "--work alpha", 0, NULL, NULL, &n), TF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'alpha'"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history h LEFT JOIN calls c"
+                             " ON c.id = h.call_id WHERE c.id IS NULL"), 0); /* cascaded */
+    char *a = raw_text(f->path, "SELECT user || '|' || selector || '|' || count || '|' || at FROM clears");
+    assert_string_equal(a, "me|--work alpha|2|1970-01-01T00:16:43.000Z");
+    free(a);
+
+    /* the running call is spared unless the filter says running */
+    tf_filter fb = {.work = "beta"};
+    assert_int_equal(tf_store_clear(f->s, &fb, "me", "--work beta", 0, NULL, NULL, &n), TF_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE status = 'running'"), 1);
+    tf_filter fr = {.work = "beta", .status = "running"};
+    assert_int_equal(tf_store_clear(f->s, &fr, "me", "--status running", 0, NULL, NULL, &n), TF_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 3);
+
+    /* --all */
+    make_call(f, "gamma", "c1", 1010, TF_OUT_SUCCEEDED, "{}");
+    tf_filter fall = {.all = 1};
+    assert_int_equal(tf_store_clear(f->s, &fall, "me", "--all", 0, NULL, NULL, &n), TF_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 4);
+}
+
+static void store__gc_settled_only(void **state)
+{
+    fx *f = *state;
+    make_call(f, "w", "01", 1000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "w", "02", 2000, TF_OUT_FAILED, "{}");
+    make_call(f, "w", "03", 5000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "w", "04", 100, TF_OUT_INTERRUPTED, "R"); /* running */
+    int64_t n = 0;
+    assert_int_equal(tf_store_gc(f->s, 3000, &n), TF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 2);
+}
+
+static void store__data_version(void **state)
+{
+    fx *f = *state;
+    int64_t v1 = 0, v2 = 0, v3 = 0;
+    assert_int_equal(tf_store_data_version(f->s, &v1), TF_OK);
+    tf_store *s2 = open_second(f, &f->clk);
+    char key[65];
+    key_of(key, "99");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(s2, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(tf_store_data_version(f->s, &v2), TF_OK);
+    assert_true(v2 != v1);
+    /* our own commit does not change it */
+    key_of(key, "98");
+    tf_claim_req r2 = req_of("w", key);
+    c = claim_ok(f->s, &r2);
+    assert_int_equal(tf_store_data_version(f->s, &v3), TF_OK);
+    assert_true(v3 == v2);
+    tf_store_close(s2);
+}
+
+static void store__busy_reported(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tf_store_set_busy_limit(f->s, 0.3);
+    char key[65];
+    key_of(key, "77");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c;
+    assert_int_equal(tf_store_claim(f->s, &r, &c), TF_EBUSY);
+    assert_non_null(strstr(tf_store_errmsg(f->s), "stayed locked"));
+    /* reads still answer while another connection writes */
+    tf_filter all = {0};
+    rows rr = {0};
+    assert_int_equal(tf_store_list(f->s, &all, collect, &rr), TF_OK);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+}
+
+/* ---- a race of processes --------------------------------------------------- */
+
+/*
+ * In a child: wait for the start signal, open the store and claim the same
+ * call ten times; report RUNs (bit 7: an error); stay alive until released
+ * so a winner's claim is never taken over for being dead.
+ */
+static void race_child(const char *path, const char *key, int start_fd, int end_fd, int out_fd)
+{
+    char b;
+    while (read(start_fd, &b, 1) > 0) {}
+    tf_store *s = NULL;
+    int errs = tf_store_open(path, &s) != TF_OK;
+    int runs = 0;
+    tf_claim_req r = req_of("race", key);
+    r.lease = 60;
+    for (int i = 0; i < 10 && !errs; i++) {
+        tf_claim c;
+        if (tf_store_claim(s, &r, &c) != TF_OK)
+            errs++;
+        else if (c.decision == TF_CLAIM_RUN)
+            runs++;
+        else if (c.decision != TF_CLAIM_BUSY)
+            errs++;
+        tf_claim_clear(&c);
+    }
+    if (errs)
+        fprintf(stderr, "race child %ld: %s\n", (long)getpid(), tf_store_errmsg(s));
+    unsigned char rep = (unsigned char)(runs | (errs ? 0x80 : 0));
+    if (write(out_fd, &rep, 1) != 1)
+        _exit(3);
+    while (read(end_fd, &b, 1) > 0) {}
+    tf_store_close(s);
+    _exit(0);
+}
+
+static void store__race_one_run(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "5ace");
+    for (int trial = 0; trial < 20; trial++) {
+        char path[200];
+        snprintf(path, sizeof path, "%s/race%d.db", f->dir, trial);
+        int start[2], end[2], res[2];
+        assert_int_equal(pipe(start), 0);
+        assert_int_equal(pipe(end), 0);
+        assert_int_equal(pipe(res), 0);
+        pid_t kids[8];
+        for (int i = 0; i < 8; i++) {
+            kids[i] = fork();
+            assert_true(kids[i] >= 0);
+            if (kids[i] == 0) {
+                close(start[1]);
+                close(end[1]);
+                close(res[0]);
+                race_child(path, key, start[0], end[0], res[1]);
+            }
+        }
+        close(start[0]);
+        close(end[0]);
+        close(res[1]);
+        close(start[1]); /* go */
+        int runs = 0, errs = 0;
+        for (int i = 0; i < 8; i++) {
+            unsigned char rep;
+            assert_int_equal(read(res[0], &rep, 1), 1);
+            runs += rep & 0x7f;
+            errs += (rep & 0x80) != 0;
+        }
+        close(end[1]); /* release */
+        close(res[0]);
+        for (int i = 0; i < 8; i++) {
+            int st;
+            assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        assert_int_equal(errs, 0);
+        if (runs != 1)
+            fail_msg("trial %d: %d runs", trial, runs);
+        assert_int_equal(raw_int(path, "SELECT count(*) FROM history"), 1);
+        assert_int_equal(raw_int(path, "SELECT fence FROM calls"), 1);
+    }
+}
+
+/* ---- proc ------------------------------------------------------------------ */
+
+static void proc__self_and_alive(void **state)
+{
+    (void)state;
+    tf_proc_id me;
+    assert_int_equal(tf_proc_self(&me), TF_OK);
+    assert_true(me.host[0] != '\0');
+    assert_int_equal(me.pid, (long)getpid());
+    assert_true(me.start > 0);
+    assert_int_equal(tf_proc_alive(me.pid, me.start), 1);
+    assert_int_equal(tf_proc_alive(me.pid, me.start + 1), 0); /* a reused pid */
+    assert_int_equal(tf_proc_alive(-1, 0), 0);
+    assert_int_equal(tf_proc_alive(0, 0), 0);
+    long long st = 0;
+    assert_int_equal(tf_proc_start_time(1, &st), TF_OK); /* init */
+    assert_true(st >= 0);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+    assert_int_equal(tf_proc_alive((long)pid, 0), 0); /* zombie */
+    assert_int_equal(tf_proc_start_time((long)pid, &st), TF_ENOTFOUND);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(tf_proc_alive((long)pid, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(store__create_mode_0600, teardown),
+        cmocka_unit_test_setup_teardown(store__migrate_from_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__refuse_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__migrate_from_version_1, setup_no_store, teardown),
+        cmocka_unit_test_setup_teardown(store__open_errors, setup_no_store, teardown),
+        cmocka_unit_test_setup_teardown(store__claim_run_finish_hit, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__no_cache_runs_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__failed_retries_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__interrupted_runs_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__clock_backwards, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__fencing_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__dead_runner_taken_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__list_find_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__history_oldest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__clear_and_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__gc_settled_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__data_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__busy_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__race_one_run, setup_no_store, teardown),
+        cmocka_unit_test(proc__self_and_alive),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
