@@ -56,6 +56,8 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRC))
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_HELPERS := $(wildcard tests/unit/helpers/*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES  := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
 .PHONY: all test unit shtest asan valgrind bench fuzz demo install uninstall clean check-full deps
@@ -102,6 +104,11 @@ $(B)/tools/%: tests/tools/%.c $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
+# Benchmark programs (bench/*.c), run by scripts/bench-all.
+$(B)/bench/%: bench/%.c $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
 # The test suite: every cmocka binary, then every shell test (real binary,
 # real database files in temporary folders).
 test: all $(TESTS) $(TOOLS)
@@ -121,7 +128,7 @@ valgrind: all $(TESTS)
 check-full: all $(TESTS) $(TOOLS)
 	@TF_FULL=1 scripts/run-tests $(B)
 
-bench: all
+bench: all $(BENCHES) $(TOOLS)
 	@scripts/bench-all $(B)
 
 fuzz: | $(DEPS_OK)
