@@ -4,9 +4,10 @@
  *
  * One tick of one flow runs, in order:
  *   --ok N      work "square" with {"n":0..N-1}: succeeds, result n*n
- *   --fail N    work "boom" with {"n":0..N-1}: fails with "boom n=<n>"
- *   --cmd N     command work "echo" with {"n":0..N-1}: prints two log lines
- *               ("log line for n=<n>" and "second line") and succeeds
+ *   --fail N    work "boom" with {"b":0..N-1}: fails with "boom b=<b>"
+ *   --cmd N     command work "echo" with {"e":0..N-1}: prints two log lines
+ *               ("log line for e=<e>" and "second line") and succeeds
+ * (distinct member names, so no two works share a key).
  *   --sleep S   work "slow" with {"sleep":S}: sleeps S seconds, succeeds
  *
  * Every execution that ends prints one line to stdout (flushed at once):
@@ -59,9 +60,9 @@ static int boom(const cJSON *args, void *user, cJSON **result, char **error)
 {
     (void)user;
     (void)result;
-    double n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "n"));
+    double n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "b"));
     char buf[64];
-    int m = snprintf(buf, sizeof buf, "boom n=%.0f", n);
+    int m = snprintf(buf, sizeof buf, "boom b=%.0f", n);
     if (m > 0 && (size_t)m < sizeof buf)
         *error = strdup(buf);
     return 1;
@@ -108,8 +109,8 @@ static void flow(tf_tick *tick, void *user)
 {
     seed *s = user;
     run_n(tick, s->square, "n", s->ok);
-    run_n(tick, s->boom, "n", s->fail);
-    run_n(tick, s->echo, "n", s->cmd);
+    run_n(tick, s->boom, "b", s->fail);
+    run_n(tick, s->echo, "e", s->cmd);
     if (s->sleep > 0) {
         cJSON *args = cJSON_CreateObject();
         if (args && cJSON_AddNumberToObject(args, "sleep", s->sleep))
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
         return 2;
     }
     static const char *const echo_argv[] = {
-        "sh", "-c", "echo \"log line for n=$1\"; echo second line", "sh", "{n}", NULL,
+        "sh", "-c", "echo \"log line for e=$1\"; echo second line", "sh", "{e}", NULL,
     };
     tf_command cmd = {echo_argv, NULL, NULL};
     tf_app *app = NULL;
