@@ -965,7 +965,7 @@ int tf_store_renew(tf_store *s, int64_t call_id, int64_t fence, double lease)
     if (src != SQLITE_DONE)
         rc = db_err(s, src, "renew a lease");
     else if (sqlite3_changes(s->db) == 0) {
-        set_err(s, "lease of call %lld lost: claimed again by another runner",
+        set_err(s, "lease of call %lld lost: claimed again by another runner or cleared",
                 (long long)call_id);
         rc = TF_ESTATE;
     }
@@ -1078,7 +1078,7 @@ int tf_store_finish(tf_store *s, const tf_finish *f)
     if (rc == TF_OK && fenced_out) {
         char why[1024];
         int n = snprintf(why, sizeof why,
-                         "fenced out: the call was claimed again, this %s was not recorded%s%s",
+                         "fenced out: the call was claimed again or cleared, this %s was not recorded%s%s",
                          f->outcome == TF_OUT_SUCCEEDED ? "result" : "outcome",
                          f->error && f->outcome != TF_OUT_SUCCEEDED ? ": " : "",
                          f->error && f->outcome != TF_OUT_SUCCEEDED ? f->error : "");
@@ -1102,7 +1102,7 @@ int tf_store_finish(tf_store *s, const tf_finish *f)
     if (rc != TF_OK)
         return rc;
     if (fenced_out) {
-        set_err(s, "call %lld was claimed again by another runner (fence %lld lost);"
+        set_err(s, "call %lld was claimed again by another runner or cleared (fence %lld lost);"
                 " this %s was not recorded", (long long)f->call_id, (long long)f->fence,
                 f->outcome == TF_OUT_SUCCEEDED ? "result" : "outcome");
         return TF_ESTATE;
