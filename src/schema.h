@@ -1,5 +1,5 @@
 /*
- * schema.h - the SQL migrations embedded from schema/*.sql at build time
+ * schema.h - the SQL migrations embedded from schema/NNNN-name.sql at build time
  * (generated into build/gen/schema.c by scripts/embed-schema).
  * Migration i+1 is tf_schema_migrations[i]; PRAGMA user_version counts the
  * ones applied.
