@@ -560,6 +560,69 @@ static size_t scan_number(const unsigned char *s, size_t n, int *integer)
     return i;
 }
 
+/*
+ * Clinger's fast path for a number literal already checked to be JSON: when
+ * its significand has at most 15 digits (so it is an exact double) and the
+ * decimal exponent is within +-22 (10^e exact too), one IEEE multiply or
+ * divide gives the correctly rounded result, the same double tf_numparse
+ * would return. Returns 1 with *out set, or 0 to leave it to tf_numparse.
+ */
+static int fast_number(const unsigned char *s, size_t n, double *out)
+{
+    static const double p10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21,
+                                   1e22};
+    size_t i = 0;
+    int neg = 0, sig = 0;
+    long e10 = 0;
+    uint64_t m = 0;
+    if (s[0] == '-') {
+        neg = 1;
+        i++;
+    }
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (m || s[i] != '0') {
+            if (++sig > 15)
+                return 0;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            e10--;
+            if (m || s[i] != '0') {
+                if (++sig > 15)
+                    return 0;
+                m = m * 10 + (uint64_t)(s[i] - '0');
+            }
+        }
+    }
+    if (i < n) { /* exponent */
+        int eneg = 0;
+        long ev = 0;
+        i++;
+        if (s[i] == '+' || s[i] == '-')
+            eneg = s[i++] == '-';
+        for (; i < n; i++) {
+            if (ev > 100000)
+                return 0;
+            ev = ev * 10 + (s[i] - '0');
+        }
+        e10 += eneg ? -ev : ev;
+    }
+    double d = (double)m;
+    if (m == 0)
+        d = 0.0;
+    else if (e10 >= 0 && e10 <= 22)
+        d *= p10[e10];
+    else if (e10 < 0 && e10 >= -22)
+        d /= p10[-e10];
+    else
+        return 0;
+    *out = neg ? -d : d;
+    return 1;
+}
+
 static int parse_number(parser *p, tf_jnode *node)
 {
     const unsigned char *s = p->s + p->pos;
@@ -577,7 +640,9 @@ static int parse_number(parser *p, tf_jnode *node)
         return fail(p, start, "invalid number '%s'", shown);
     }
     double d;
-    if (tf_numparse((const char *)s, n, &d) != 0) {
+    if (fast_number(s, n, &d)) {
+        /* exact: at most 15 significant digits and a small power of ten */
+    } else if (tf_numparse((const char *)s, n, &d) != 0) {
         show(shown, sizeof shown, (const char *)s, n, 40);
         return fail(p, start, "number %s is out of range", shown);
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "numfmt.h"
 #include "tickflow.h"
 
 /* One input that must be refused, and how the message must start. */
@@ -199,6 +200,48 @@ static void json__accepts_edge_cases(void **state)
     expect_canon("{\"\":0}", 0, "{\"\":0}");
     /* the value ends where the length says, even without a NUL */
     expect_canon("[1]garbage", 3, "[1]");
+}
+
+/* The parser's exact shortcut for short numbers agrees with tf_numparse bit for bit. */
+static void json__numbers_match_numparse(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        char lit[64];
+        int digits = 1 + (int)(x % 17), point = (int)((x >> 8) % 20), exp = (int)((x >> 16) % 61) - 30;
+        size_t n = 0;
+        if (x & (1ull << 40))
+            lit[n++] = '-';
+        uint64_t v = x >> 20;
+        lit[n++] = (char)('1' + v % 9);
+        for (int k = 1; k < digits; k++) {
+            if (k == point)
+                lit[n++] = '.';
+            v = v / 10 + (x >> 3);
+            lit[n++] = (char)('0' + v % 10);
+        }
+        if (x & (1ull << 41))
+            n += (size_t)snprintf(lit + n, sizeof lit - n, "e%d", exp);
+        lit[n] = '\0';
+        double want;
+        if (tf_numparse(lit, n, &want) != 0)
+            continue;
+        tf_json *doc;
+        tf_error err;
+        int rc = tf_json_parse(lit, n, &doc, &err);
+        if (rc == TF_EINPUT && strstr(err.msg, "cannot be represented exactly"))
+            continue;
+        if (rc != TF_OK)
+            fail_msg("%s refused: %s", lit, err.msg);
+        double got = tf_json_root(doc)->num;
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s: parser %.17g, tf_numparse %.17g", lit, got, want);
+        tf_json_free(doc);
+    }
 }
 
 static void json__position(void **state)
@@ -416,6 +459,7 @@ int main(void)
         cmocka_unit_test(json__refusals_have_line_col),
         cmocka_unit_test(json__error_fields),
         cmocka_unit_test(json__accepts_edge_cases),
+        cmocka_unit_test(json__numbers_match_numparse),
         cmocka_unit_test(json__position),
         cmocka_unit_test(json__tree),
         cmocka_unit_test(json__cjson_round_trip),
