@@ -462,6 +462,12 @@ static void add_raw(cJSON *o, const char *name, const char *json)
     }
 }
 
+/* Seconds rounded to the microsecond (stored durations carry float noise). */
+static double micro(double sec)
+{
+    return (double)(long long)(sec * 1e6 + 0.5) / 1e6;
+}
+
 static void add_num_or_null(cJSON *o, const char *name, double v, int null)
 {
     if (null)
@@ -486,7 +492,7 @@ static cJSON *row_json(const tf_call_row *r)
     add_str(o, "created_at", r->created_at);
     add_str(o, "started_at", r->started_at);
     add_str(o, "finished_at", r->finished_at);
-    add_num_or_null(o, "duration", r->duration, r->duration < 0);
+    add_num_or_null(o, "duration", micro(r->duration), r->duration < 0);
     add_raw(o, "result", r->result_json);
     add_str(o, "error", r->error);
     add_str(o, "runner_host", r->runner_host);
@@ -504,7 +510,7 @@ static cJSON *hist_json(const tf_history_row *h)
     add_str(o, "status", h->status);
     add_str(o, "started_at", h->started_at);
     add_str(o, "finished_at", h->finished_at);
-    add_num_or_null(o, "duration", h->duration, h->duration < 0);
+    add_num_or_null(o, "duration", micro(h->duration), h->duration < 0);
     add_str(o, "runner_host", h->runner_host);
     add_num_or_null(o, "runner_pid", (double)h->runner_pid, h->runner_pid <= 0);
     add_num_or_null(o, "exec_pid", (double)h->exec_pid, h->exec_pid <= 0);
@@ -1489,7 +1495,7 @@ int cmd_status(int argc, char **argv)
             double t;
             cJSON *o = cJSON_GetArrayItem(a, (int)i);
             int ok = rs.v[i].started_at && parse_date(rs.v[i].started_at, &t) == 0;
-            add_num_or_null(o, "elapsed", ok ? now - t : 0, !ok);
+            add_num_or_null(o, "elapsed", ok ? micro(now - t) : 0, !ok);
         }
         ex = print_json("status", a);
     } else if (rs.n == 0) {
