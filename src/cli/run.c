@@ -1,0 +1,628 @@
+/*
+ * run.c - `tickflow run`: load pipeline files, attach them to one app on
+ * one database, and evaluate them: once until idle (--once), day by day
+ * (--backfill), or as a daemon ticking until SIGINT/SIGTERM, re-reading
+ * pipeline files that change. Prints one line (or one JSON object) per
+ * decision as it happens, and a summary at the end of --once.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tickflow.h"
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: tickflow run [--db PATH] [--once] [--tick SECONDS] [--now DATETIME]\n"
+    "                    [--backfill FROM..TO] [--max-parallel N] [--dry-run]\n"
+    "                    [--verbose] [--json] PIPELINE...\n"
+    "\n"
+    "Evaluate pipeline files: each work runs once per new argument set; a call\n"
+    "that already succeeded is answered from the database.\n"
+    "\n"
+    "  --db PATH           database (default: $TICKFLOW_DB, else the first\n"
+    "                      pipeline's \"db\", else ./tickflow.db)\n"
+    "  --once              evaluate until nothing more can run now, then exit\n"
+    "  --tick SECONDS      seconds between ticks (default: the pipeline's tick, else 60)\n"
+    "  --now DATETIME      template clock, local time: 2026-11-24T07:00[:SS] or 2026-11-24\n"
+    "  --backfill FROM..TO evaluate each day FROM..TO (YYYY-MM-DD) in order; implies --once\n"
+    "  --max-parallel N    at most N parallel executions at once\n"
+    "  --dry-run           decide only: nothing is claimed, executed or written\n"
+    "  --verbose           also print cached calls and every wait with its reason\n"
+    "  --json              one JSON object per decision (and for the summary)\n"
+    "  --help              this text\n"
+    "\n"
+    "exit codes: 0 every call succeeded or was cached; 1 a call failed; 2 usage;\n"
+    "  3 bad pipeline file; 4 database error; 5 I/O error; 130/143 SIGINT/SIGTERM\n";
+
+static volatile sig_atomic_t got_signal; /* the signal that asked us to stop */
+static tf_app *signal_app;               /* what the handler stops */
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    if (signal_app)
+        tf_app_stop(signal_app);
+}
+
+/* ---- final status per (work, key) --------------------------------------- */
+
+typedef struct tally_entry {
+    char *id;               /* "work\037key", owned; NULL = empty slot */
+    char final[12];         /* last decision */
+    int ran;                /* an execution of this call succeeded in this run */
+    int gone;               /* a keyless wait later resolved by a keyed decision */
+} tally_entry;
+
+typedef struct run_state {
+    int verbose;            /* print every decision */
+    int json;               /* JSON lines */
+    int track;              /* keep final statuses (--once / --backfill) */
+    tally_entry *slots;     /* open addressing table */
+    size_t cap;             /* power of two */
+    size_t used;            /* occupied */
+    int width;              /* widest work name seen */
+    int oom;                /* tracking ran out of memory */
+} run_state;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static tally_entry *tally_get(run_state *st, const char *work, const char *key)
+{
+    if (st->used * 2 >= st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 64;
+        tally_entry *slots = calloc(cap, sizeof *slots);
+        if (!slots)
+            return NULL;
+        for (size_t i = 0; i < st->cap; i++) {
+            if (!st->slots[i].id)
+                continue;
+            size_t j = hash_str(st->slots[i].id) & (cap - 1);
+            while (slots[j].id)
+                j = (j + 1) & (cap - 1);
+            slots[j] = st->slots[i];
+        }
+        free(st->slots);
+        st->slots = slots;
+        st->cap = cap;
+    }
+    size_t n = strlen(work) + strlen(key) + 2;
+    char *id = malloc(n);
+    if (!id)
+        return NULL;
+    snprintf(id, n, "%s\037%s", work, key); /* sized exactly */
+    size_t j = hash_str(id) & (st->cap - 1);
+    while (st->slots[j].id) {
+        if (!strcmp(st->slots[j].id, id)) {
+            free(id);
+            return &st->slots[j];
+        }
+        j = (j + 1) & (st->cap - 1);
+    }
+    st->slots[j].id = id;
+    st->used++;
+    return &st->slots[j];
+}
+
+static void tally_record(run_state *st, const tf_event *ev)
+{
+    const char *key = ev->key ? ev->key : "";
+    tally_entry *e = tally_get(st, ev->work, key);
+    if (!e) {
+        st->oom = 1;
+        return;
+    }
+    snprintf(e->final, sizeof e->final, "%s", ev->what); /* decisions are short words */
+    e->gone = 0;
+    if (!strcmp(ev->what, "ran"))
+        e->ran = 1;
+    if (*key) { /* the work got past its waits: forget its keyless wait */
+        tally_entry *w = tally_get(st, ev->work, "");
+        if (!w)
+            st->oom = 1;
+        else if (strcmp(w->final, "failed"))
+            w->gone = 1;
+    }
+}
+
+typedef struct summary {
+    unsigned long ran, cached, failed, would, waiting; /* final states */
+} summary;
+
+static summary tally_sum(const run_state *st)
+{
+    summary s = {0, 0, 0, 0, 0};
+    for (size_t i = 0; i < st->cap; i++) {
+        const tally_entry *e = &st->slots[i];
+        if (!e->id || e->gone || !e->final[0])
+            continue;
+        if (!strcmp(e->final, "failed"))
+            s.failed++;
+        else if (!strcmp(e->final, "ran") || (e->ran && !strcmp(e->final, "cached")))
+            s.ran++;
+        else if (!strcmp(e->final, "cached"))
+            s.cached++;
+        else if (!strcmp(e->final, "would-run"))
+            s.would++;
+        else
+            s.waiting++;
+    }
+    return s;
+}
+
+static void tally_free(run_state *st)
+{
+    for (size_t i = 0; i < st->cap; i++)
+        free(st->slots[i].id);
+    free(st->slots);
+    st->slots = NULL;
+    st->cap = st->used = 0;
+}
+
+/* ---- printing decisions ------------------------------------------------------ */
+
+/* Canonical text of v, cut to 60 bytes; caller frees. */
+static char *value_text(const cJSON *v)
+{
+    char *out = NULL;
+    size_t len = 0;
+    if (!v)
+        return strdup("(none)");
+    if (tf_canon_tree(v, &out, &len, NULL) != TF_OK)
+        return strdup("?");
+    if (len > 60)
+        memcpy(out + 57, "...", 4);
+    return out;
+}
+
+/*
+ * The top-level argument fields that differ between prev and cur (JSON
+ * texts): appended to line as `f: old -> new, ...`, and to changed (may be
+ * NULL) as {"f": {"from": old, "to": new}}.
+ */
+static void diff_args(const char *prev, const char *cur, char *line, size_t linelen, cJSON *changed)
+{
+    cJSON *a = NULL, *b = NULL;
+    if (!prev || !cur || tf_parse_text(prev, strlen(prev), &a, NULL) != TF_OK ||
+        tf_parse_text(cur, strlen(cur), &b, NULL) != TF_OK || !cJSON_IsObject(a) || !cJSON_IsObject(b)) {
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        return;
+    }
+    size_t used = strlen(line);
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *x;
+        const cJSON *src = pass ? a : b;
+        cJSON_ArrayForEach(x, src) {
+            const cJSON *old = pass ? x : cJSON_GetObjectItemCaseSensitive(a, x->string);
+            const cJSON *new = pass ? cJSON_GetObjectItemCaseSensitive(b, x->string) : x;
+            if (pass && new)
+                continue; /* seen in the first pass */
+            char *ot = value_text(old), *nt = value_text(new);
+            if (ot && nt && strcmp(ot, nt)) {
+                int n = snprintf(line + used, linelen - used, "%s%s: %s -> %s", used ? ", " : "  ",
+                                 x->string, ot, nt);
+                if (n > 0 && (size_t)n < linelen - used)
+                    used += (size_t)n;
+                else
+                    line[used] = '\0'; /* no room: the line keeps the fields that fit */
+                if (changed) {
+                    cJSON *f = cJSON_AddObjectToObject(changed, x->string);
+                    if (f) {
+                        cJSON_AddItemToObject(f, "from", old ? cJSON_Duplicate(old, 1) : cJSON_CreateNull());
+                        cJSON_AddItemToObject(f, "to", new ? cJSON_Duplicate(new, 1) : cJSON_CreateNull());
+                    }
+                }
+            }
+            free(ot);
+            free(nt);
+        }
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static int wants_line(const run_state *st, const tf_event *ev)
+{
+    if (st->verbose)
+        return 1;
+    const char *w = ev->what;
+    if (!strcmp(w, "ran") || !strcmp(w, "started") || !strcmp(w, "failed") || !strcmp(w, "retry") ||
+        !strcmp(w, "would-run"))
+        return 1;
+    /* Waits on another runner (a key) matter; waits on a dependency or the clock repeat each tick. */
+    return !strcmp(w, "waiting") && ev->key && *ev->key;
+}
+
+static void print_json(const tf_event *ev, const char *stamp)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    cJSON_AddStringToObject(o, "time", stamp);
+    cJSON_AddStringToObject(o, "work", ev->work);
+    if (ev->key && *ev->key)
+        cJSON_AddStringToObject(o, "key", ev->key);
+    else
+        cJSON_AddNullToObject(o, "key");
+    cJSON_AddStringToObject(o, "decision", ev->what);
+    if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed"))
+        cJSON_AddNumberToObject(o, "duration", ev->duration);
+    if (ev->error)
+        cJSON_AddStringToObject(o, "error", ev->error);
+    if (ev->prev_args_json && ev->args_json) {
+        cJSON *changed = cJSON_AddObjectToObject(o, "changed");
+        char scratch[1024] = "";
+        if (changed)
+            diff_args(ev->prev_args_json, ev->args_json, scratch, sizeof scratch, changed);
+    }
+    if (ev->log_path && strcmp(ev->what, "cached"))
+        cJSON_AddStringToObject(o, "log", ev->log_path);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text) {
+        puts(text);
+        free(text);
+    }
+    cJSON_Delete(o);
+}
+
+static void on_event(const tf_event *ev, void *user)
+{
+    run_state *st = user;
+    if (st->track)
+        tally_record(st, ev);
+    if (!wants_line(st, ev))
+        return;
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[40] = "";
+    if (localtime_r(&now, &tm))
+        strftime(stamp, sizeof stamp, st->json ? "%Y-%m-%dT%H:%M:%S%z" : "%H:%M:%S", &tm);
+    if (st->json) {
+        print_json(ev, stamp);
+        return;
+    }
+    int w = (int)strlen(ev->work);
+    if (w > st->width && w <= 40)
+        st->width = w;
+    char what[1400];
+    const char *d = ev->what;
+    const char *err = ev->error ? ev->error : "";
+    if (!strcmp(d, "ran"))
+        snprintf(what, sizeof what, "ran %.2fs", ev->duration);
+    else if (!strcmp(d, "failed") && ev->key && *ev->key)
+        snprintf(what, sizeof what, "failed %.2fs: %.1200s", ev->duration, err);
+    else if (!strcmp(d, "failed"))
+        snprintf(what, sizeof what, "failed: %.1200s", err);
+    else if (!strcmp(d, "retry"))
+        snprintf(what, sizeof what, "retry: %.1200s", err);
+    else if (!strcmp(d, "waiting"))
+        snprintf(what, sizeof what, "waiting (%.1200s)", err);
+    else if (!strcmp(d, "would-run"))
+        snprintf(what, sizeof what, "would run");
+    else if (!strcmp(d, "queued"))
+        snprintf(what, sizeof what, "queued (--max-parallel)");
+    else if (!strcmp(d, "started")) {
+        snprintf(what, sizeof what, "started");
+        diff_args(ev->prev_args_json, ev->args_json, what, sizeof what, NULL);
+    } else
+        snprintf(what, sizeof what, "%.100s", d);
+    printf("%s %-*s %-12.12s %s\n", stamp, st->width, ev->work,
+           ev->key && *ev->key ? ev->key : "-", what);
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+/* "YYYY-MM-DD[(T| )HH:MM[:SS]]" local time -> epoch; -1 if malformed. */
+static double parse_datetime(const char *s, int *has_time)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+    *has_time = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+        return -1;
+    const char *t = s + n;
+    if (*t == 'T' || *t == ' ') {
+        int m = 0;
+        if (sscanf(t + 1, "%2d:%2d%n", &h, &mi, &m) != 2 || m != 5)
+            return -1;
+        t += 1 + m;
+        if (*t == ':') {
+            if (sscanf(t + 1, "%2d%n", &sec, &m) != 1 || m != 2)
+                return -1;
+            t += 3;
+        }
+        *has_time = 1;
+    }
+    if (*t || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    tm.tm_isdst = -1;
+    time_t at = mktime(&tm);
+    if (at == (time_t)-1 || tm.tm_mday != d)
+        return -1; /* mktime normalised an impossible date such as 02-30 */
+    return (double)at;
+}
+
+static int parse_positive(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+__attribute__((format(printf, 1, 2)))
+static int misuse(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("tickflow run: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n", stderr);
+    fputs(usage_text, stderr);
+    return TF_EXIT_USAGE;
+}
+
+/* Keeps the pipelines to reload in a daemon. */
+typedef struct reload_ctx {
+    tf_pipeline **pipes;    /* the loaded pipelines */
+    size_t n;               /* count */
+    int json;               /* print as JSON */
+} reload_ctx;
+
+/* A flow registered before the pipelines: re-read changed files at tick start. */
+static void reload_flow(tf_tick *tick, void *user)
+{
+    (void)tick;
+    reload_ctx *rc = user;
+    for (size_t i = 0; i < rc->n; i++) {
+        int reloaded = 0;
+        tf_error err;
+        int r = tf_pipeline_reload(rc->pipes[i], &reloaded, &err);
+        if (r != TF_OK) {
+            tf_cli_err("pipeline not reloaded, keeping the running definition: %s", err.msg);
+        } else if (reloaded) {
+            if (rc->json)
+                printf("{\"reloaded\":\"%s\"}\n", tf_pipeline_name(rc->pipes[i]));
+            else
+                printf("reloaded pipeline '%s'\n", tf_pipeline_name(rc->pipes[i]));
+        }
+    }
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"once", no_argument, NULL, 'o'},
+        {"tick", required_argument, NULL, 't'},
+        {"now", required_argument, NULL, 'n'},
+        {"backfill", required_argument, NULL, 'b'},
+        {"max-parallel", required_argument, NULL, 'p'},
+        {"dry-run", no_argument, NULL, 'r'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db_opt = NULL, *backfill = NULL;
+    int once = 0, dry_run = 0, has_now = 0, has_time = 0;
+    double tick = 0, now = 0;
+    unsigned max_parallel = 0;
+    run_state st;
+    memset(&st, 0, sizeof st);
+    st.width = 10;
+    tzset();
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db_opt = optarg; break;
+        case 'o': once = 1; break;
+        case 't':
+            if (parse_positive(optarg, &tick) != 0)
+                return misuse("--tick wants a number of seconds > 0, not '%s'", optarg);
+            break;
+        case 'n':
+            if ((now = parse_datetime(optarg, &has_time)) < 0)
+                return misuse("--now wants YYYY-MM-DD[THH:MM[:SS]], not '%s'", optarg);
+            has_now = 1;
+            break;
+        case 'b': backfill = optarg; break;
+        case 'p': {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v == 0 || v > 100000 || optarg[0] == '-')
+                return misuse("--max-parallel wants a whole number > 0, not '%s'", optarg);
+            max_parallel = (unsigned)v;
+            break;
+        }
+        case 'r': dry_run = 1; break;
+        case 'v': st.verbose = 1; break;
+        case 'j': st.json = 1; break;
+        case 'h': fputs(usage_text, stdout); return TF_EXIT_OK;
+        default: fputs(usage_text, stderr); return TF_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return misuse("%s", "no pipeline file given");
+
+    /* --backfill FROM..TO: the days, at --now's time of day or midnight. */
+    double day_from = 0, day_to = 0;
+    if (backfill) {
+        const char *dots = strstr(backfill, "..");
+        char from[32], to[32];
+        int ht = 0;
+        if (!dots || (size_t)(dots - backfill) >= sizeof from || strlen(dots + 2) >= sizeof to)
+            return misuse("--backfill wants FROM..TO (YYYY-MM-DD..YYYY-MM-DD), not '%s'", backfill);
+        memcpy(from, backfill, (size_t)(dots - backfill));
+        from[dots - backfill] = '\0';
+        snprintf(to, sizeof to, "%s", dots + 2); /* length checked above */
+        day_from = parse_datetime(from, &ht);
+        if (day_from < 0 || ht)
+            return misuse("--backfill: bad first day in '%s'", backfill);
+        day_to = parse_datetime(to, &ht);
+        if (day_to < 0 || ht)
+            return misuse("--backfill: bad last day in '%s'", backfill);
+        if (day_to < day_from)
+            return misuse("--backfill: the last day comes before the first in '%s'", backfill);
+        once = 1;
+    }
+    st.track = once;
+    if (!st.json)
+        setvbuf(stdout, NULL, _IOLBF, 0);
+
+    size_t npipes = (size_t)(argc - optind);
+    tf_pipeline **pipes = calloc(npipes, sizeof *pipes);
+    if (!pipes) {
+        tf_cli_err("out of memory");
+        return TF_EXIT_IO;
+    }
+    int code = TF_EXIT_OK;
+    tf_app *app = NULL;
+    for (size_t i = 0; i < npipes && code == TF_EXIT_OK; i++) {
+        tf_error err;
+        int rc = tf_pipeline_load(argv[optind + (int)i], &pipes[i], &err);
+        if (rc != TF_OK) {
+            tf_cli_err("%s", err.msg);
+            code = rc == TF_EINPUT ? TF_EXIT_INPUT : tf_cli_exit_for(rc);
+        }
+    }
+    reload_ctx rctx = {pipes, npipes, st.json};
+    if (code == TF_EXIT_OK) {
+        const char *db = tf_cli_db_path(db_opt, tf_pipeline_db(pipes[0]));
+        int rc = tf_app_open(db, &app);
+        if (rc != TF_OK) {
+            tf_cli_err("%s", tf_errmsg(app));
+            code = tf_cli_exit_for(rc);
+        }
+    }
+    if (code == TF_EXIT_OK && !once && tf_flow_add(app, "reload", reload_flow, &rctx) != TF_OK) {
+        tf_cli_err("%s", tf_errmsg(app));
+        code = TF_EXIT_IO;
+    }
+    for (size_t i = 0; i < npipes && code == TF_EXIT_OK; i++) {
+        int rc = tf_pipeline_attach(pipes[i], app);
+        if (rc != TF_OK) {
+            tf_cli_err("%s", tf_errmsg(app));
+            code = rc == TF_EINPUT ? TF_EXIT_INPUT : tf_cli_exit_for(rc);
+        }
+        if (has_now)
+            tf_pipeline_set_now(pipes[i], now);
+    }
+    if (code == TF_EXIT_OK) {
+        tf_app_set_dry_run(app, dry_run);
+        tf_app_on_event(app, on_event, &st);
+        signal_app = app;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+
+        tf_loop_opts lo;
+        tf_loop_opts_init(&lo);
+        lo.max_parallel = max_parallel;
+        int rc = TF_OK;
+        if (once) {
+            lo.until_idle = 1;
+            lo.interval = 0.2; /* how often to look again while another runner works */
+        } else {
+            lo.interval = tick > 0 ? tick : tf_pipeline_tick(pipes[0]) > 0 ? tf_pipeline_tick(pipes[0]) : 60;
+        }
+        if (backfill) {
+            double tod = 0;
+            if (has_now && has_time) {
+                time_t t = (time_t)now;
+                struct tm tm;
+                if (localtime_r(&t, &tm))
+                    tod = tm.tm_hour * 3600.0 + tm.tm_min * 60.0 + tm.tm_sec;
+            }
+            time_t day = (time_t)day_from;
+            struct tm dtm;
+            localtime_r(&day, &dtm);
+            while (rc == TF_OK) {
+                struct tm at = dtm;
+                at.tm_hour = (int)(tod / 3600);
+                at.tm_min = (int)(tod / 60) % 60;
+                at.tm_sec = (int)tod % 60;
+                at.tm_isdst = -1;
+                time_t when = mktime(&at);
+                struct tm mid = dtm;
+                mid.tm_hour = mid.tm_min = mid.tm_sec = 0;
+                mid.tm_isdst = -1;
+                if ((double)mktime(&mid) > day_to)
+                    break;
+                char label[16];
+                strftime(label, sizeof label, "%Y-%m-%d", &at);
+                if (st.json)
+                    printf("{\"backfill\":\"%s\"}\n", label);
+                else
+                    printf("-- %s\n", label);
+                for (size_t i = 0; i < npipes; i++)
+                    tf_pipeline_set_now(pipes[i], (double)when);
+                rc = tf_loop_run(app, &lo, NULL);
+                dtm.tm_mday++;
+                dtm.tm_hour = 12; /* normalise through DST changes */
+                dtm.tm_isdst = -1;
+                time_t next = mktime(&dtm);
+                localtime_r(&next, &dtm);
+            }
+        } else {
+            rc = tf_loop_run(app, &lo, NULL);
+        }
+        if (rc == TF_ESTOPPED || got_signal) {
+            code = got_signal == SIGINT ? 130 : 143;
+        } else if (rc != TF_OK) {
+            tf_cli_err("%s", tf_errmsg(app));
+            code = tf_cli_exit_for(rc);
+        }
+        if (once && code == TF_EXIT_OK) {
+            summary s = tally_sum(&st);
+            if (st.json)
+                printf("{\"summary\":{\"ran\":%lu,\"cached\":%lu,\"failed\":%lu,\"waiting\":%lu,"
+                       "\"would_run\":%lu}}\n", s.ran, s.cached, s.failed, s.waiting, s.would);
+            else if (dry_run)
+                printf("%lu would run, %lu cached, %lu failed, %lu waiting\n", s.would, s.cached,
+                       s.failed, s.waiting);
+            else if (s.waiting)
+                printf("%lu ran, %lu cached, %lu failed, %lu waiting\n", s.ran, s.cached, s.failed,
+                       s.waiting);
+            else
+                printf("%lu ran, %lu cached, %lu failed\n", s.ran, s.cached, s.failed);
+            if (s.failed || st.oom)
+                code = TF_EXIT_FAILED;
+        }
+        signal_app = NULL;
+    }
+    tf_app_close(app);
+    for (size_t i = 0; i < npipes; i++)
+        tf_pipeline_free(pipes[i]);
+    free(pipes);
+    tally_free(&st);
+    return code;
+}
