@@ -31,8 +31,9 @@ void tf_hex32(const unsigned char d[32], char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < 32; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
+        unsigned v = d[i];
+        hex[2 * i] = digits[v >> 4];
+        hex[2 * i + 1] = digits[v & 15];
     }
     hex[64] = '\0';
 }

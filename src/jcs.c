@@ -68,7 +68,25 @@ int tf_jcs_keycmp(const char *a, size_t alen, const char *b, size_t blen)
 
 /* ---- strings and numbers ---------------------------------------------------- */
 
-/* 0: copy; else the escape letter ('u' for \u00xx). */
+/* Append one byte / n bytes. The NUL after the bytes is left to the entry points. */
+static inline int put1(tf_buf *b, char c)
+{
+    if (b->cap - b->len < 2 && tf_buf_reserve(b, 1) != 0)
+        return -1;
+    b->data[b->len++] = c;
+    return 0;
+}
+
+static inline int putn(tf_buf *b, const char *s, size_t n)
+{
+    if (b->cap - b->len <= n && tf_buf_reserve(b, n) != 0)
+        return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* 0: copy; 1: non-ASCII (copy, validated for untrusted input); else the escape letter. */
 static const unsigned char esc[256] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
@@ -76,19 +94,48 @@ static const unsigned char esc[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\\', 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-int tf_jcs_string(const char *str, size_t len, tf_buf *out)
+/*
+ * Append s (len bytes) as a string literal. bad == NULL: s is known to be
+ * valid UTF-8. Otherwise non-ASCII runs are validated on the way, and
+ * invalid input returns TF_EINPUT with *bad = offset of the bad sequence
+ * (out then holds a partial literal: the callers roll back).
+ */
+static int put_str(const char *str, size_t len, tf_buf *out, size_t *bad)
 {
     const unsigned char *s = (const unsigned char *)str;
-    if (tf_buf_reserve(out, len + 2) != 0)
+    if (out->cap - out->len <= len + 2 && tf_buf_reserve(out, len + 2) != 0)
         return TF_ENOMEM;
     char *d = out->data + out->len;
     *d++ = '"';
     size_t i = 0, run = 0;
     for (;;) {
-        while (i < len && !esc[s[i]])
+        while (i < len && esc[s[i]] <= 1) {
+            if (esc[s[i]] == 1 && bad) {
+                size_t start = i;
+                while (i < len && s[i] >= 0x80)
+                    i++;
+                size_t at;
+                if (!tf_utf8_valid(str + start, i - start, &at)) {
+                    *bad = start + at;
+                    out->len = (size_t)(d - out->data);
+                    return TF_EINPUT;
+                }
+                continue;
+            }
             i++;
+        }
         if (i > run) {
             memcpy(d, s + run, i - run);
             d += i - run;
@@ -115,14 +162,21 @@ int tf_jcs_string(const char *str, size_t len, tf_buf *out)
     }
     *d++ = '"';
     out->len = (size_t)(d - out->data);
-    out->data[out->len] = '\0';
     return TF_OK;
+}
+
+int tf_jcs_string(const char *s, size_t len, tf_buf *out)
+{
+    int rc = put_str(s, len, out, NULL);
+    if (rc == TF_OK)
+        out->data[out->len] = '\0';
+    return rc;
 }
 
 /* Append the ECMAScript form of the finite double x. */
 static int put_number(double x, tf_buf *out)
 {
-    if (tf_buf_reserve(out, TF_NUMFMT_MAX) != 0)
+    if (out->cap - out->len <= TF_NUMFMT_MAX && tf_buf_reserve(out, TF_NUMFMT_MAX) != 0)
         return TF_ENOMEM;
     char *d = out->data + out->len;
     /* integers below 2^53 print as their digits: skip the shortest-digit search */
@@ -159,21 +213,21 @@ static int write_node(const tf_jnode *n, tf_buf *out)
 {
     int rc;
     switch (n->type) {
-    case TF_J_NULL: return tf_buf_append(out, "null", 4) ? TF_ENOMEM : TF_OK;
-    case TF_J_FALSE: return tf_buf_append(out, "false", 5) ? TF_ENOMEM : TF_OK;
-    case TF_J_TRUE: return tf_buf_append(out, "true", 4) ? TF_ENOMEM : TF_OK;
+    case TF_J_NULL: return putn(out, "null", 4) ? TF_ENOMEM : TF_OK;
+    case TF_J_FALSE: return putn(out, "false", 5) ? TF_ENOMEM : TF_OK;
+    case TF_J_TRUE: return putn(out, "true", 4) ? TF_ENOMEM : TF_OK;
     case TF_J_NUMBER: return put_number(n->num, out);
-    case TF_J_STRING: return tf_jcs_string(n->str, n->len, out);
+    case TF_J_STRING: return put_str(n->str, n->len, out, NULL);
     case TF_J_ARRAY:
-        if (tf_buf_putc(out, '[') != 0)
+        if (put1(out, '[') != 0)
             return TF_ENOMEM;
         for (uint32_t i = 0; i < n->count; i++) {
-            if (i && tf_buf_putc(out, ',') != 0)
+            if (i && put1(out, ',') != 0)
                 return TF_ENOMEM;
             if ((rc = write_node(&n->kids[i], out)) != TF_OK)
                 return rc;
         }
-        return tf_buf_putc(out, ']') ? TF_ENOMEM : TF_OK;
+        return put1(out, ']') ? TF_ENOMEM : TF_OK;
     case TF_J_OBJECT: {
         size_t cnt = n->count;
         const tf_jnode *small[SMALL_OBJ];
@@ -190,20 +244,20 @@ static int write_node(const tf_jnode *n, tf_buf *out)
         }
         if (!sorted)
             qsort(idx, cnt, sizeof *idx, node_order);
-        rc = tf_buf_putc(out, '{') ? TF_ENOMEM : TF_OK;
+        rc = put1(out, '{') ? TF_ENOMEM : TF_OK;
         for (size_t i = 0; i < cnt && rc == TF_OK; i++) {
-            if (i && tf_buf_putc(out, ',') != 0)
+            if (i && put1(out, ',') != 0)
                 rc = TF_ENOMEM;
-            else if ((rc = tf_jcs_string(idx[i]->key, idx[i]->key_len, out)) != TF_OK)
+            else if ((rc = put_str(idx[i]->key, idx[i]->key_len, out, NULL)) != TF_OK)
                 ;
-            else if (tf_buf_putc(out, ':') != 0)
+            else if (put1(out, ':') != 0)
                 rc = TF_ENOMEM;
             else
                 rc = write_node(idx[i], out);
         }
         if (idx != small)
             free(idx);
-        if (rc == TF_OK && tf_buf_putc(out, '}') != 0)
+        if (rc == TF_OK && put1(out, '}') != 0)
             rc = TF_ENOMEM;
         return rc;
     }
@@ -213,7 +267,10 @@ static int write_node(const tf_jnode *n, tf_buf *out)
 
 int tf_jcs_node(const tf_jnode *node, tf_buf *out)
 {
-    return write_node(node, out);
+    int rc = write_node(node, out);
+    if (out->cap)
+        out->data[out->len] = '\0';
+    return rc;
 }
 
 /* ---- cJSON trees --------------------------------------------------------------- */
@@ -345,11 +402,6 @@ static int write_tree_object(const cJSON *it, tf_buf *out, tf_error *err, const 
         }
         m[i].item = c;
         m[i].klen = strlen(c->string);
-        if (!tf_utf8_valid(c->string, m[i].klen, &bad)) {
-            jpath here = {path, c->string, 0};
-            rc = tree_fail(err, &here, "invalid utf-8 in member name at byte %zu", bad);
-            goto done;
-        }
         if (i && sorted && tf_jcs_keycmp(m[i - 1].item->string, m[i - 1].klen, c->string,
                                          m[i].klen) >= 0)
             sorted = 0;
@@ -386,26 +438,29 @@ static int write_tree_object(const cJSON *it, tf_buf *out, tf_error *err, const 
             }
         }
     }
-    if (tf_buf_putc(out, '{') != 0) {
+    if (put1(out, '{') != 0) {
         rc = TF_ENOMEM;
         goto done;
     }
     for (i = 0; i < cnt; i++) {
-        if (i && tf_buf_putc(out, ',') != 0) {
-            rc = TF_ENOMEM;
-            goto done;
-        }
-        if ((rc = tf_jcs_string(m[i].item->string, m[i].klen, out)) != TF_OK)
-            goto done;
-        if (tf_buf_putc(out, ':') != 0) {
+        if (i && put1(out, ',') != 0) {
             rc = TF_ENOMEM;
             goto done;
         }
         jpath here = {path, m[i].item->string, 0};
+        if ((rc = put_str(m[i].item->string, m[i].klen, out, &bad)) != TF_OK) {
+            if (rc == TF_EINPUT)
+                rc = tree_fail(err, &here, "invalid utf-8 in member name at byte %zu", bad);
+            goto done;
+        }
+        if (put1(out, ':') != 0) {
+            rc = TF_ENOMEM;
+            goto done;
+        }
         if ((rc = write_tree(m[i].item, out, err, &here, depth)) != TF_OK)
             goto done;
     }
-    if (tf_buf_putc(out, '}') != 0)
+    if (put1(out, '}') != 0)
         rc = TF_ENOMEM;
 done:
     if (m != small)
@@ -418,9 +473,9 @@ static int write_tree(const cJSON *it, tf_buf *out, tf_error *err, const jpath *
     int rc;
     size_t bad;
     switch (it->type & 0xFF) {
-    case cJSON_NULL: return tf_buf_append(out, "null", 4) ? TF_ENOMEM : TF_OK;
-    case cJSON_False: return tf_buf_append(out, "false", 5) ? TF_ENOMEM : TF_OK;
-    case cJSON_True: return tf_buf_append(out, "true", 4) ? TF_ENOMEM : TF_OK;
+    case cJSON_NULL: return putn(out, "null", 4) ? TF_ENOMEM : TF_OK;
+    case cJSON_False: return putn(out, "false", 5) ? TF_ENOMEM : TF_OK;
+    case cJSON_True: return putn(out, "true", 4) ? TF_ENOMEM : TF_OK;
     case cJSON_Number:
         if (!isfinite(it->valuedouble))
             return tree_fail(err, path, "number is not finite (NaN or Infinity)");
@@ -429,24 +484,25 @@ static int write_tree(const cJSON *it, tf_buf *out, tf_error *err, const jpath *
         if (!it->valuestring)
             return tree_fail(err, path, "string value is NULL");
         size_t len = strlen(it->valuestring);
-        if (!tf_utf8_valid(it->valuestring, len, &bad))
+        rc = put_str(it->valuestring, len, out, &bad);
+        if (rc == TF_EINPUT)
             return tree_fail(err, path, "invalid utf-8 in string at byte %zu", bad);
-        return tf_jcs_string(it->valuestring, len, out);
+        return rc;
     }
     case cJSON_Array: {
         if (depth >= TF_JSON_MAX_DEPTH)
             return tree_fail(err, path, "nesting deeper than %d levels", TF_JSON_MAX_DEPTH);
-        if (tf_buf_putc(out, '[') != 0)
+        if (put1(out, '[') != 0)
             return TF_ENOMEM;
         size_t i = 0;
         for (const cJSON *c = it->child; c; c = c->next, i++) {
-            if (i && tf_buf_putc(out, ',') != 0)
+            if (i && put1(out, ',') != 0)
                 return TF_ENOMEM;
             jpath here = {path, NULL, i};
             if ((rc = write_tree(c, out, err, &here, depth + 1)) != TF_OK)
                 return rc;
         }
-        return tf_buf_putc(out, ']') ? TF_ENOMEM : TF_OK;
+        return put1(out, ']') ? TF_ENOMEM : TF_OK;
     }
     case cJSON_Object:
         if (depth >= TF_JSON_MAX_DEPTH)
@@ -465,7 +521,9 @@ int tf_jcs_tree(const cJSON *tree, tf_buf *out, tf_error *err)
         return tree_fail(err, NULL, "tree is NULL");
     size_t mark = out->len;
     int rc = write_tree(tree, out, err, NULL, 0);
-    if (rc != TF_OK) {
+    if (rc == TF_OK) {
+        out->data[out->len] = '\0'; /* every value wrote a byte: cap > len */
+    } else {
         out->len = mark; /* nothing half-written stays behind */
         if (out->cap)
             out->data[mark] = '\0';
