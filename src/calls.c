@@ -4,6 +4,11 @@
  * Each function forwards to the store (store.h) and, on failure, copies the
  * store's message onto the app handle so tf_errmsg(app) explains it. The
  * logic and the SQL live in store.c; this file only bridges the handle.
+ *
+ * Deleting calls through this handle also makes its memo (succeeded calls
+ * seen by this process) stale: the store's data_version does not change
+ * for our own commits, so the next tick would otherwise still answer a
+ * cleared call from memory instead of running it again.
  */
 #include "app.h"
 
@@ -14,6 +19,16 @@ static int relay(tf_app *app, int rc)
         return TF_OK;
     const char *msg = tf_store_errmsg(app->store);
     return tf_app_fail(app, rc, "%s", msg && *msg ? msg : tf_strerror(rc));
+}
+
+/*
+ * Our own deletion: have the next tick empty the memo (loop.c refreshes it
+ * when data_version differs). Not emptied here, because results handed
+ * out during the current tick stay valid until the tick ends.
+ */
+static void memo_stale(tf_app *app)
+{
+    app->data_version = -1;
 }
 
 /* TF_OK when the app has an open store, else TF_ESTATE with a message. */
@@ -59,8 +74,13 @@ int tf_calls_clear(tf_app *app, const tf_filter *f, const char *user, const char
         return rc;
     if (!f)
         return tf_app_fail(app, TF_EINPUT, "refusing to clear calls without a filter");
-    return relay(app, tf_store_clear(app->store, f, user, selector, dry_run, fn, fn_user,
-                                     count));
+    int64_t n = 0;
+    rc = tf_store_clear(app->store, f, user, selector, dry_run, fn, fn_user, &n);
+    if (rc == TF_OK && !dry_run && n > 0)
+        memo_stale(app);
+    if (count)
+        *count = n;
+    return relay(app, rc);
 }
 
 int tf_calls_retry(tf_app *app, const tf_filter *f, int64_t *count)
@@ -81,5 +101,11 @@ int tf_calls_gc(tf_app *app, double before, int64_t *count)
     int rc = ready(app);
     if (rc != TF_OK)
         return rc;
-    return relay(app, tf_store_gc(app->store, before, count));
+    int64_t n = 0;
+    rc = tf_store_gc(app->store, before, &n);
+    if (rc == TF_OK && n > 0)
+        memo_stale(app);
+    if (count)
+        *count = n;
+    return relay(app, rc);
 }
