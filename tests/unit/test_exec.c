@@ -436,6 +436,62 @@ static void exec__work_nan_result_is_invalid(void **state)
     outcome_free(&o);
 }
 
+static int work_bad_utf8(const cJSON *args, void *user, cJSON **result, char **error)
+{
+    (void)args, (void)user, (void)error;
+    *result = cJSON_CreateString("ok\xff");
+    return 0;
+}
+
+static void exec__work_invalid_utf8_result_is_invalid(void **state)
+{
+    (void)state;
+    tf_exec_spec spec = {.fn = work_bad_utf8};
+    outcome o;
+    run_to_end(&spec, &o, 5);
+    assert_false(o.ok);
+    assert_non_null(strstr(o.error, "work returned an invalid result: "));
+    outcome_free(&o);
+}
+
+/*
+ * Write raw bytes into the result pipe, bypassing the framing: the pipe is
+ * the only write-only close-on-exec pipe a C work child has (descriptors
+ * inherited from whoever ran the tests cannot be close-on-exec).
+ */
+static int work_garbage(const cJSON *args, void *user, cJSON **result, char **error)
+{
+    (void)args, (void)result, (void)error;
+    const char *bytes = user;
+    for (int fd = 3; fd < 1024; fd++) {
+        int fdfl = fcntl(fd, F_GETFD), fl = fcntl(fd, F_GETFL);
+        struct stat st;
+        if (fdfl < 0 || !(fdfl & FD_CLOEXEC) || (fl & O_ACCMODE) != O_WRONLY ||
+            fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+            continue;
+        if (write(fd, bytes, strlen(bytes) + 1) < 0) /* with the NUL: 'S' frames need it */
+            _exit(2);
+        _exit(0);
+    }
+    _exit(1);
+}
+
+static void exec__work_garbage_message(void **state)
+{
+    (void)state;
+    char unframed[] = "Zgarbage";
+    char short_frame[] = "S\x01\x01\x01\x01\x01\x01\x01\x01" "12"; /* claims far more than it sends */
+    char *cases[] = {unframed, short_frame};
+    for (int i = 0; i < 2; i++) {
+        tf_exec_spec spec = {.fn = work_garbage, .fn_user = cases[i]};
+        outcome o;
+        run_to_end(&spec, &o, 5);
+        assert_false(o.ok);
+        assert_string_equal(o.error, "work returned garbage");
+        outcome_free(&o);
+    }
+}
+
 static int work_print(const cJSON *args, void *user, cJSON **result, char **error)
 {
     (void)args, (void)user, (void)error;
@@ -898,6 +954,8 @@ int main(void)
         cmocka_unit_test(exec__work_timeout),
         cmocka_unit_test(exec__work_exit_without_result),
         cmocka_unit_test(exec__work_nan_result_is_invalid),
+        cmocka_unit_test(exec__work_invalid_utf8_result_is_invalid),
+        cmocka_unit_test(exec__work_garbage_message),
         cmocka_unit_test(exec__work_stdio_not_duplicated),
         cmocka_unit_test(exec__cmd_json_line_canonicalized),
         cmocka_unit_test(exec__cmd_text_line_is_string),
