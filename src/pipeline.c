@@ -87,7 +87,7 @@ static double real_now(void)
 /* dir + "/" + rel, or rel alone when absolute; NULL on ENOMEM. */
 static char *join_path(const char *dir, const char *rel)
 {
-    if (rel[0] == '/' || !dir || !*dir)
+    if (rel[0] == '/' || !dir || !*dir || !strcmp(dir, "."))
         return strdup(rel);
     size_t n = strlen(dir) + strlen(rel) + 2;
     char *p = malloc(n);

@@ -280,7 +280,7 @@ static int glob_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, cha
         rc = TF_ENOMEM;
     glob_t g;
     memset(&g, 0, sizeof g);
-    int grc = rc == TF_OK ? glob(pat.data, GLOB_ERR, NULL, &g) : 0;
+    int grc = rc == TF_OK ? glob(pat.data, 0, NULL, &g) : 0;
     cJSON *arr = rc == TF_OK ? cJSON_CreateArray() : NULL;
     if (rc == TF_OK && !arr)
         rc = TF_ENOMEM;
@@ -439,7 +439,11 @@ static int expand_in(cJSON *node, const tf_tenv *env, char *err, size_t errlen)
             tf_template_free(&t);
             if (rc != TF_OK)
                 return rc;
-            if (!cJSON_ReplaceItemViaPointer(node, kid, v)) {
+            /* In an object the replacement must take the member name too. */
+            cJSON_bool ok = cJSON_IsObject(node)
+                            ? cJSON_ReplaceItemInObjectCaseSensitive(node, kid->string, v)
+                            : cJSON_ReplaceItemViaPointer(node, kid, v);
+            if (!ok) {
                 cJSON_Delete(v);
                 snprintf(err, errlen, "out of memory");
                 return TF_ENOMEM;

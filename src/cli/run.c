@@ -57,12 +57,12 @@ typedef struct tally_entry {
     char final[12];         /* last decision */
     int ran;                /* an execution of this call succeeded in this run */
     int gone;               /* a keyless wait later resolved by a keyed decision */
+    uint64_t shown;         /* hash of the last failure printed for it (0 none): no repeats */
 } tally_entry;
 
 typedef struct run_state {
     int verbose;            /* print every decision */
     int json;               /* JSON lines */
-    int track;              /* keep final statuses (--once / --backfill) */
     tally_entry *slots;     /* open addressing table */
     size_t cap;             /* power of two */
     size_t used;            /* occupied */
@@ -115,13 +115,14 @@ static tally_entry *tally_get(run_state *st, const char *work, const char *key)
     return &st->slots[j];
 }
 
-static void tally_record(run_state *st, const tf_event *ev)
+/* Record ev's decision; returns its entry (NULL when out of memory). */
+static tally_entry *tally_record(run_state *st, const tf_event *ev)
 {
     const char *key = ev->key ? ev->key : "";
     tally_entry *e = tally_get(st, ev->work, key);
     if (!e) {
         st->oom = 1;
-        return;
+        return NULL;
     }
     snprintf(e->final, sizeof e->final, "%s", ev->what); /* decisions are short words */
     e->gone = 0;
@@ -134,6 +135,7 @@ static void tally_record(run_state *st, const tf_event *ev)
         else if (strcmp(w->final, "failed"))
             w->gone = 1;
     }
+    return e;
 }
 
 typedef struct summary {
@@ -201,6 +203,7 @@ static void diff_args(const char *prev, const char *cur, char *line, size_t line
         return;
     }
     size_t used = strlen(line);
+    int first = 1;
     for (int pass = 0; pass < 2; pass++) {
         const cJSON *x;
         const cJSON *src = pass ? a : b;
@@ -211,10 +214,12 @@ static void diff_args(const char *prev, const char *cur, char *line, size_t line
                 continue; /* seen in the first pass */
             char *ot = value_text(old), *nt = value_text(new);
             if (ot && nt && strcmp(ot, nt)) {
-                int n = snprintf(line + used, linelen - used, "%s%s: %s -> %s", used ? ", " : "  ",
+                int n = snprintf(line + used, linelen - used, "%s%s: %s -> %s", first ? "  " : ", ",
                                  x->string, ot, nt);
-                if (n > 0 && (size_t)n < linelen - used)
+                if (n > 0 && (size_t)n < linelen - used) {
                     used += (size_t)n;
+                    first = 0;
+                }
                 else
                     line[used] = '\0'; /* no room: the line keeps the fields that fit */
                 if (changed) {
@@ -280,10 +285,16 @@ static void print_json(const tf_event *ev, const char *stamp)
 static void on_event(const tf_event *ev, void *user)
 {
     run_state *st = user;
-    if (st->track)
-        tally_record(st, ev);
+    tally_entry *e = tally_record(st, ev);
     if (!wants_line(st, ev))
         return;
+    if (!strcmp(ev->what, "failed") && e && !st->verbose) {
+        /* A failure stays failed: say it once, not at every tick. */
+        uint64_t h = hash_str(ev->error ? ev->error : "") | 1;
+        if (e->shown == h)
+            return;
+        e->shown = h;
+    }
     time_t now = time(NULL);
     struct tm tm;
     char stamp[40] = "";
@@ -301,6 +312,8 @@ static void on_event(const tf_event *ev, void *user)
     const char *err = ev->error ? ev->error : "";
     if (!strcmp(d, "ran"))
         snprintf(what, sizeof what, "ran %.2fs", ev->duration);
+    else if (!strcmp(d, "failed") && ev->key && *ev->key && !ev->attempt)
+        snprintf(what, sizeof what, "failed earlier: %.1200s", err); /* the stored outcome */
     else if (!strcmp(d, "failed") && ev->key && *ev->key)
         snprintf(what, sizeof what, "failed %.2fs: %.1200s", ev->duration, err);
     else if (!strcmp(d, "failed"))
@@ -491,7 +504,6 @@ int cmd_run(int argc, char **argv)
             return misuse("--backfill: the last day comes before the first in '%s'", backfill);
         once = 1;
     }
-    st.track = once;
     if (!st.json)
         setvbuf(stdout, NULL, _IOLBF, 0);
 
