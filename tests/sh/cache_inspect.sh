@@ -46,6 +46,11 @@ mkdir "$d/cwd"
 (cd "$d/cwd" && "$T" ls >/dev/null 2>&1); [ $? = 4 ] || fail "ls without a database in the folder"
 [ ! -e "$d/cwd/tickflow.db" ] || fail "ls created ./tickflow.db"
 
+# a file that is not a tickflow database: exit 4, left as it was
+echo garbage >"$d/junk.db"
+expect 4 "$T" ls --db "$d/junk.db";   has_err "not a tickflow database"
+[ "$(cat "$d/junk.db")" = garbage ] || fail "ls changed a foreign file"
+
 # ---- seed: 400 succeeded, 5 failed, 2 command calls (with logs) ---------------
 "$S" --db "$db" --ok 400 --fail 5 --cmd 2 >"$d/seed" || fail "seed_calls"
 [ "$(grep -c '^exec ' "$d/seed")" = 407 ] || fail "seed executed $(grep -c '^exec ' "$d/seed") calls"
@@ -181,13 +186,13 @@ sleep 1.1
 skey=$(q "select substr(args_sha256, 1, 12) from calls where work = 'slow'")
 expect 0 "$T" status --db "$db"
 head -n 1 "$d/out" | grep -q '^WORK  *KEY  *ATTEMPT  *RUNNER  *STARTED  *ELAPSED$' || fail "status header"
-has_out "^slow  *$skey  *1  *$(hostname):$bg  *20[0-9-]*T[0-9:.]*Z  *[1-9][0-9]*s$"
+has_out "^slow  *$skey  *1  *$(uname -n):$bg  *20[0-9-]*T[0-9:.]*Z  *[1-9][0-9]*s$"
 [ "$(wc -l <"$d/out")" = 2 ] || fail "status lists more than the slow call"
 expect 0 "$T" status --db "$db" --json
 [ "$(js 'j.length + " " + j[0].work + " " + j[0].runner_pid + " " + (j[0].elapsed >= 1)')" = "1 slow $bg true" ] \
     || fail "status --json"
 expect 0 "$T" show --db "$db" "$skey"
-has_out "^runner  *$(hostname):$bg$"
+has_out "^runner  *$(uname -n):$bg$"
 kill "$bg"; wait "$bg" 2>/dev/null; bg=""
 expect 0 "$T" status --db "$db"
 [ "$(cat "$d/out")" = "nothing running" ] || fail "status after the runner stopped"
