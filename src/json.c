@@ -627,15 +627,16 @@ static int parse_number(parser *p, tf_jnode *node)
 {
     const unsigned char *s = p->s + p->pos;
     size_t avail = p->len - p->pos, start = p->pos;
-    size_t tok = 0;
-    while (tok < avail && is_num_char(s[tok]))
-        tok++;
     if (s[0] == '-' && avail >= 9 && !memcmp(s + 1, "Infinity", 8))
         return fail(p, start, "-Infinity is not valid JSON");
     int integer;
-    size_t n = scan_number(s, tok, &integer);
+    size_t n = scan_number(s, avail, &integer);
     char shown[64];
-    if (n != tok || n == 0) {
+    if (n == 0 || (n < avail && is_num_char(s[n]))) {
+        /* show the whole number-like token: "01", "1.5.2", "1e+" */
+        size_t tok = 0;
+        while (tok < avail && is_num_char(s[tok]))
+            tok++;
         show(shown, sizeof shown, (const char *)s, tok ? tok : 1, 40);
         return fail(p, start, "invalid number '%s'", shown);
     }
