@@ -237,6 +237,7 @@ static void child_run_work(const tf_exec_spec *spec, int fd)
 {
     cJSON *result = NULL;
     char *error = NULL;
+    int failed = 1; /* exit status 1 whenever an error frame is sent */
     int rc = spec->fn(spec->args, spec->fn_user, &result, &error);
     if (rc != 0) {
         if (error && *error) {
@@ -248,6 +249,7 @@ static void child_run_work(const tf_exec_spec *spec, int fd)
         }
     } else if (!result) {
         child_send_str(fd, 'S', "null");
+        failed = 0;
     } else {
         char *canon = NULL;
         size_t clen = 0;
@@ -256,6 +258,7 @@ static void child_run_work(const tf_exec_spec *spec, int fd)
         int crc = tf_canon_tree(result, &canon, &clen, &jerr);
         if (crc == TF_OK) {
             child_send(fd, 'S', canon, clen);
+            failed = 0;
         } else {
             char msg[600];
             snprintf(msg, sizeof msg, "work returned an invalid result: %s",
@@ -268,7 +271,7 @@ static void child_run_work(const tf_exec_spec *spec, int fd)
     free(error);
     close(fd);
     fflush(NULL);
-    _exit(0);
+    _exit(failed);
 }
 
 /* The command child: wire fds, chdir, exec. Never returns. */
@@ -708,7 +711,8 @@ static void finish_work(tf_exec *e)
     if (end_by_status(e))
         return;
     int code = WIFEXITED(e->wstatus) ? WEXITSTATUS(e->wstatus) : -1;
-    if (code != 0 || e->msg.len == 0) {
+    int error_frame = code == 1 && e->msg.len >= 9 && e->msg.data[0] == 'E';
+    if ((code != 0 && !error_frame) || e->msg.len == 0) {
         snprintf(msg, sizeof msg, "work exited with status %d without a result", code);
         set_error(e, msg);
         return;
