@@ -8,6 +8,9 @@
  *
  *   cache_calls [--no-cache] [--ticks N] [--interval SECONDS] [--db PATH]
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* strdup, strptime: the example builds on its own too */
+#endif
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

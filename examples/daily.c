@@ -6,6 +6,9 @@
  *
  *   daily [--day YYYY-MM-DD] [--db PATH] [--data DIR]
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* strdup, strptime: the example builds on its own too */
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
