@@ -11,6 +11,13 @@
 //       Prints the C table of 126-bit powers of ten that src/numfmt.c embeds
 //       (g = floor(10^e * 2^-r) + 1 with 2^125 <= g < 2^126), and checks the
 //       integer-log formulas numfmt.c uses against exact BigInt arithmetic.
+//
+//   node scripts/gen-number-vectors.js --pow5-table
+//       Prints the C table of 128-bit truncated powers of five that
+//       tf_numparse's Eisel-Lemire path uses: t = floor(5^q * 2^(127 - b))
+//       with b = floor(log2(5^q)), so 2^127 <= t < 2^128, q in [-342, 308];
+//       checks that b = flog2pow10(q) - q and that t is exact for exactly
+//       q in [0, 55].
 'use strict';
 
 const buf = new DataView(new ArrayBuffer(8));
@@ -160,9 +167,38 @@ function pow10Table() {
     return lines;
 }
 
+// ---- --pow5-table -----------------------------------------------------
+
+function pow5Table() {
+    const lines = [];
+    const mask = (1n << 64n) - 1n;
+    const hex = (v) => '0x' + v.toString(16).padStart(16, '0');
+    for (let q = -342; q <= 308; q++) {
+        const p = 5n ** BigInt(Math.abs(q));
+        // b = floor(log2(5^q)); 5^|q| is never a power of two
+        const b = q >= 0 ? bitlen(p) - 1 : -bitlen(p);
+        if (b !== Number(shr(BigInt(q) * 913124641741n, 38)) - q)
+            throw new Error('flog2pow10(q) - q wrong at ' + q);
+        const k = 127 - b; // t = 5^q * 2^k, truncated
+        let t, exact;
+        if (q >= 0) {
+            t = k >= 0 ? p << BigInt(k) : p >> BigInt(-k);
+            exact = k >= 0 || (p & ((1n << BigInt(-k)) - 1n)) === 0n;
+        } else {
+            t = (1n << BigInt(k)) / p;
+            exact = false; // 5^q with q < 0 is not a dyadic rational
+        }
+        if (t < 1n << 127n || t >= 1n << 128n) throw new Error('t out of range at ' + q);
+        if (exact !== (q >= 0 && q <= 55)) throw new Error('exactness wrong at ' + q);
+        lines.push(`    {${hex(t >> 64n)}, ${hex(t & mask)}}, /* 5^${q} */`);
+    }
+    return lines;
+}
+
 if (require.main === module) {
     const arg = process.argv[2];
-    const out = arg === '--pow10-table' ? pow10Table() : vectors(Number(arg || 20240611));
+    const out = arg === '--pow10-table' ? pow10Table()
+        : arg === '--pow5-table' ? pow5Table() : vectors(Number(arg || 20240611));
     process.stdout.write(out.join('\n') + '\n');
 }
 

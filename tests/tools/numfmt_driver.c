@@ -9,6 +9,11 @@
  * tf_numfmt on random finite doubles (uniform over the bit patterns, and
  * separately on random "short decimals") and prints ns per call: a figure
  * to read by hand, never a pass/fail check.
+ *
+ * `numfmt_driver --bench-parse [N]` times N (default 10^6) calls of
+ * tf_numparse on long literals: node's String(x) of random bit patterns
+ * (what `tickflow canon` reads from JSON.stringify, mostly 16-17 digits) and
+ * "%.16e" (exactly 17 significant digits); ns per call, again only a figure.
  */
 #include "numfmt.h"
 
@@ -74,14 +79,79 @@ static int bench(size_t n)
     return 0;
 }
 
+/* Stride between the literals in bench_parse's text buffer. */
+#define LIT_STRIDE 32
+
+/* Time tf_numparse over the n literals in text; returns ns per call. */
+static double time_parse(const char *text, const unsigned char *lens, size_t n, uint64_t *sink)
+{
+    double t0 = now_ns();
+    for (size_t i = 0; i < n; i++) {
+        double v = 0;
+        uint64_t b;
+        if (tf_numparse(text + i * LIT_STRIDE, lens[i], &v) == 0) {
+            memcpy(&b, &v, sizeof b);
+            *sink ^= b;
+        }
+    }
+    return (now_ns() - t0) / (double)n;
+}
+
+static int bench_parse(size_t n)
+{
+    char *text = malloc(n * LIT_STRIDE);
+    unsigned char *lens = malloc(n);
+    if (!text || !lens) {
+        fprintf(stderr, "numfmt_driver: cannot allocate %zu literals\n", n);
+        free(text);
+        free(lens);
+        return 2;
+    }
+    uint64_t st = 0x9e3779b97f4a7c15ULL;
+    double x;
+    for (size_t i = 0; i < n; i++) {
+        do {
+            uint64_t b = rand64(&st);
+            memcpy(&x, &b, sizeof x);
+        } while (!isfinite(x));
+        lens[i] = (unsigned char)tf_numfmt(x, text + i * LIT_STRIDE);
+    }
+    uint64_t sink = 0;
+    double node = time_parse(text, lens, n, &sink);
+    for (size_t i = 0; i < n; i++) {
+        do {
+            uint64_t b = rand64(&st);
+            memcpy(&x, &b, sizeof x);
+        } while (!isfinite(x));
+        int k = snprintf(text + i * LIT_STRIDE, LIT_STRIDE, "%.16e", x);
+        if (k <= 0 || k >= LIT_STRIDE) {
+            fprintf(stderr, "numfmt_driver: literal too long\n");
+            free(text);
+            free(lens);
+            return 2;
+        }
+        lens[i] = (unsigned char)k;
+    }
+    double d17 = time_parse(text, lens, n, &sink);
+    printf("tf_numparse: %.1f ns/call String(x) of random bits, %.1f ns/call \"%%.16e\" "
+           "(n=%zu, check %016llx)\n", node, d17, n, (unsigned long long)sink);
+    free(text);
+    free(lens);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--bench") == 0) {
         unsigned long long n = argc >= 3 ? strtoull(argv[2], NULL, 10) : 10000000ULL;
         return bench(n ? (size_t)n : 1);
     }
+    if (argc >= 2 && strcmp(argv[1], "--bench-parse") == 0) {
+        unsigned long long n = argc >= 3 ? strtoull(argv[2], NULL, 10) : 1000000ULL;
+        return bench_parse(n ? (size_t)n : 1);
+    }
     if (argc >= 2) {
-        fprintf(stderr, "usage: numfmt_driver [--bench [N]] < hex-bits-lines\n");
+        fprintf(stderr, "usage: numfmt_driver [--bench [N] | --bench-parse [N]] < hex-bits-lines\n");
         return 2;
     }
     char line[128];
