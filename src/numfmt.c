@@ -12,9 +12,15 @@
  * the value (ties to even). Only 64- and 128-bit integer arithmetic is used,
  * nothing allocates and nothing depends on the locale.
  *
- * Parsing uses strtod_l with a "C" locale object created once
- * (pthread_once). That locale object is this module's only process-wide
- * state; it is never freed (it lives as long as the process).
+ * Parsing takes the literal apart as w * 10^q once; up to 19 significant
+ * digits are converted by Clinger's fast path or by our own Eisel-Lemire
+ * (Lemire, "Number Parsing at a Gigabyte per Second", 2021: one 64x128-bit
+ * multiply by a truncated power of five, with an exact test of whether the
+ * truncation could change the rounding). What that cannot decide (longer
+ * literals, subnormal results, near-halfway products) goes to strtod_l with
+ * a "C" locale object created once (pthread_once). That locale object is
+ * this module's only process-wide state; it is never freed (it lives as
+ * long as the process).
  */
 #include "numfmt.h"
 
