@@ -15,6 +15,9 @@
 #include "hash.h"
 #include "store.h"
 
+/* At most this many succeeded calls of a work are read into the memo at once. */
+#define TF_MEMO_PRELOAD_MAX 1000000
+
 /* Seconds a claim lives without renewal; renewed every third of it. */
 #define TF_LEASE_SECONDS 30.0
 
@@ -29,6 +32,7 @@ struct tf_work {
     char **argv;            /* command: NULL-terminated template, owned */
     char **env;             /* command: NULL-terminated NAME=value, owned, or NULL */
     char *cwd;              /* command: folder, owned, or NULL */
+    int preloaded;          /* its succeeded calls were read into the memo once */
 };
 
 /* A registered flow. */
@@ -100,6 +104,7 @@ struct tf_app {
     uint64_t tick_no;       /* current tick number */
     int tick_busy;          /* something ran, started, waited or is running this tick */
     uint64_t failed;        /* calls that ended failed in this loop run */
+    int fatal;              /* a database/system error in a flow's tf_run: the loop stops with it */
     cJSON **tick_results;   /* results owned by the current tick */
     size_t ntick_results;   /* count */
     size_t cap_tick_results;/* allocated */

@@ -44,10 +44,12 @@ static int run_tick(tf_app *app)
     int rc = refresh_memo(app);
     if (rc == TF_OK)
         rc = tf_running_step_all(app, NULL);
-    for (size_t i = 0; rc == TF_OK && i < app->nflows && !app->stop; i++)
+    for (size_t i = 0; rc == TF_OK && i < app->nflows && !app->stop && !app->fatal; i++)
         app->flows[i].fn(&tick, app->flows[i].user);
     if (app->stop)
         rc = TF_ESTOPPED;
+    else if (rc == TF_OK && app->fatal)
+        rc = app->fatal; /* tf_errmsg() still holds its message */
     tf_app_free_tick_results(app);
     for (size_t i = 0; i < app->nrunning; i++)
         if (!app->running[i]->done)

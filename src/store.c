@@ -44,7 +44,7 @@ enum {
     ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED,
     ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_HIST, ST_HIST_ERROR,
     ST_DATA_VERSION, ST_LIST, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
-    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS,
+    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED,
     ST_COUNT
 };
 
@@ -135,6 +135,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = ?1 AND args_sha256 <> ?2"
         " ORDER BY coalesce(started_at, created_at) DESC, id DESC LIMIT 1",
+    [ST_EACH_SUCCEEDED] =
+        "SELECT args_sha256, result_json FROM calls"
+        " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
 };
 
 struct tf_store {
@@ -1516,4 +1519,31 @@ int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out)
     else if (act != ACT_NONE)
         out->decision = TF_CLAIM_RUN;
     return TF_OK;
+}
+
+int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
+                            tf_succeeded_fn fn, void *user)
+{
+    if (!has_store(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    sqlite3_stmt *st = stmt(s, ST_EACH_SUCCEEDED, &rc);
+    if (!st)
+        return rc;
+    bind_text(st, 1, work);
+    bind_text(st, 2, version ? version : "");
+    sqlite3_bind_int64(st, 3, limit);
+    int src;
+    while ((src = step(s, st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const char *result = (const char *)sqlite3_column_text(st, 1);
+        if (key && fn(key, result ? result : "null", user) != 0) {
+            src = SQLITE_DONE;
+            break;
+        }
+    }
+    if (src != SQLITE_DONE)
+        rc = db_err(s, src, "read succeeded calls");
+    done(st);
+    return rc;
 }

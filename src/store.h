@@ -159,6 +159,15 @@ int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count);
 /* Delete settled calls finished before the epoch time `before`, and history of them. */
 int tf_store_gc(tf_store *s, double before, int64_t *count);
 
+/*
+ * The succeeded calls of one work version, at most limit of them, for
+ * warming an in-memory view: fn(args_sha256, result_json, user) per row
+ * (strings valid during the call; non-zero from fn stops early).
+ */
+typedef int (*tf_succeeded_fn)(const char *args_sha256, const char *result_json, void *user);
+int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
+                            tf_succeeded_fn fn, void *user);
+
 /* Canonical args of the work's most recent call other than args_sha256 (malloc'd, caller frees), or NULL. */
 int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256, char **args_json);
 

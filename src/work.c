@@ -492,6 +492,33 @@ static int report_running(tf_app *app, tf_running *r, tf_call *out)
     return TF_OK;
 }
 
+/* memo_preload's callback: one succeeded call into the memo. */
+static int preload_one(const char *key, const char *result_json, void *user)
+{
+    tf_work *w = user;
+    if (strlen(key) != 64)
+        return 0;
+    return tf_memo_put(&w->app->memo, w->index, key, result_json) != 0;
+}
+
+/*
+ * The first time a process misses the memo for a work, read that work's
+ * succeeded calls (up to TF_MEMO_PRELOAD_MAX) in one statement: one scan
+ * instead of a point lookup per call. Later misses (after another
+ * connection wrote and the memo was emptied) go back to point lookups.
+ */
+static int memo_preload(tf_app *app, tf_work *w)
+{
+    w->preloaded = 1;
+    int rc = tf_store_each_succeeded(app->store, w->name, w->version, TF_MEMO_PRELOAD_MAX,
+                                     preload_one, w);
+    if (rc != TF_OK)
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    return TF_OK;
+}
+
+static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out);
+
 int tf_run(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
 {
     tf_app *app = tick->app;
@@ -499,6 +526,19 @@ int tf_run(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
     if (!out)
         out = &scratch;
     memset(out, 0, sizeof *out);
+    if (app->fatal)
+        return app->fatal;
+    int rc = run_call(tick, w, args, out);
+    /* Bad arguments are the flow's business; a broken database stops the loop. */
+    if (rc != TF_OK && rc != TF_EINPUT && rc != TF_ESTOPPED)
+        app->fatal = rc;
+    return rc;
+}
+
+/* tf_run without the fatal-error bookkeeping. */
+static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
+{
+    tf_app *app = tick->app;
     if (app->stop)
         return tf_app_fail(app, TF_ESTOPPED, "stopped");
     tf_error jerr;
@@ -514,6 +554,12 @@ int tf_run(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
 
     if (w->opts.cache_calls) {
         const tf_memo_entry *e = tf_memo_get(&app->memo, w->index, out->key);
+        if (!e && !w->preloaded) {
+            rc = memo_preload(app, w);
+            if (rc != TF_OK)
+                return rc;
+            e = tf_memo_get(&app->memo, w->index, out->key);
+        }
         if (e) {
             out->status = TF_CALL_SUCCEEDED;
             out->cached = 1;
