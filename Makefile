@@ -60,7 +60,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCHES  := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
-.PHONY: all test unit shtest asan valgrind bench fuzz demo install uninstall clean check-full deps
+.PHONY: all test unit shtest asan valgrind bench fuzz demo install uninstall clean check-full check-reliability deps
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(BIN) $(EXAMPLES)
@@ -127,6 +127,16 @@ valgrind: all $(TESTS)
 
 check-full: all $(TESTS) $(TOOLS)
 	@TF_FULL=1 scripts/run-tests $(B)
+
+# Reliability campaigns at full size (figures printed; quick versions run in
+# make test as tests/sh/reliability_*.sh): 200 SIGKILLs, 100 trials of 8
+# simultaneous schedulers, every fault including a 35 s lock hold.
+check-reliability: all
+	@st=0; export TF_BIN=$(CURDIR)/$(BIN); \
+	  scripts/campaign-crash 200 || st=1; \
+	  scripts/campaign-race 100 8 || st=1; \
+	  scripts/campaign-faults || st=1; \
+	  exit $$st
 
 bench: all $(BENCHES) $(TOOLS)
 	@scripts/bench-all $(B)
