@@ -54,6 +54,7 @@ static void on_signal(int sig)
 
 typedef struct tally_entry {
     char *id;               /* "work\037key", owned; NULL = empty slot */
+    uint64_t hash;          /* hash_id of the id */
     char final[12];         /* last decision */
     int ran;                /* an execution of this call succeeded in this run */
     int gone;               /* a keyless wait later resolved by a keyed decision */
@@ -70,47 +71,69 @@ typedef struct run_state {
     int oom;                /* tracking ran out of memory */
 } run_state;
 
-static uint64_t hash_str(const char *s)
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 
+/* Hash of the id "work\037key" without building it. */
+static uint64_t hash_id(const char *work, size_t wlen, const char *key, size_t klen)
+{
+    uint64_t h = hash_bytes(1469598103934665603ULL, work, wlen);
+    return hash_bytes(h, "\037", 1) ^ hash_bytes(0x9E3779B97F4A7C15ULL, key, klen);
+}
+
+/* Does a stored id equal "work\037key"? */
+static int id_equals(const char *id, const char *work, size_t wlen, const char *key, size_t klen)
+{
+    return !memcmp(id, work, wlen) && id[wlen] == '\037' && !memcmp(id + wlen + 1, key, klen)
+           && id[wlen + 1 + klen] == '\0';
+}
+
+static int tally_grow(run_state *st)
+{
+    size_t cap = st->cap ? st->cap * 2 : 64;
+    tally_entry *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < st->cap; i++) {
+        if (!st->slots[i].id)
+            continue;
+        size_t j = st->slots[i].hash & (cap - 1);
+        while (slots[j].id)
+            j = (j + 1) & (cap - 1);
+        slots[j] = st->slots[i];
+    }
+    free(st->slots);
+    st->slots = slots;
+    st->cap = cap;
+    return 0;
+}
+
+/* The entry of (work, key), created if absent; NULL when out of memory. */
 static tally_entry *tally_get(run_state *st, const char *work, const char *key)
 {
-    if (st->used * 2 >= st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 64;
-        tally_entry *slots = calloc(cap, sizeof *slots);
-        if (!slots)
-            return NULL;
-        for (size_t i = 0; i < st->cap; i++) {
-            if (!st->slots[i].id)
-                continue;
-            size_t j = hash_str(st->slots[i].id) & (cap - 1);
-            while (slots[j].id)
-                j = (j + 1) & (cap - 1);
-            slots[j] = st->slots[i];
-        }
-        free(st->slots);
-        st->slots = slots;
-        st->cap = cap;
-    }
-    size_t n = strlen(work) + strlen(key) + 2;
-    char *id = malloc(n);
-    if (!id)
+    if (st->used * 2 >= st->cap && tally_grow(st) != 0)
         return NULL;
-    snprintf(id, n, "%s\037%s", work, key); /* sized exactly */
-    size_t j = hash_str(id) & (st->cap - 1);
+    size_t wlen = strlen(work), klen = strlen(key);
+    uint64_t h = hash_id(work, wlen, key, klen);
+    size_t j = h & (st->cap - 1);
     while (st->slots[j].id) {
-        if (!strcmp(st->slots[j].id, id)) {
-            free(id);
+        if (st->slots[j].hash == h && id_equals(st->slots[j].id, work, wlen, key, klen))
             return &st->slots[j];
-        }
         j = (j + 1) & (st->cap - 1);
     }
+    char *id = malloc(wlen + klen + 2);
+    if (!id)
+        return NULL;
+    memcpy(id, work, wlen);
+    id[wlen] = '\037';
+    memcpy(id + wlen + 1, key, klen + 1);
     st->slots[j].id = id;
+    st->slots[j].hash = h;
     st->used++;
     return &st->slots[j];
 }
@@ -290,7 +313,8 @@ static void on_event(const tf_event *ev, void *user)
         return;
     if (!strcmp(ev->what, "failed") && e && !st->verbose) {
         /* A failure stays failed: say it once, not at every tick. */
-        uint64_t h = hash_str(ev->error ? ev->error : "") | 1;
+        const char *why = ev->error ? ev->error : "";
+        uint64_t h = hash_bytes(1469598103934665603ULL, why, strlen(why)) | 1;
         if (e->shown == h)
             return;
         e->shown = h;
