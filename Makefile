@@ -122,7 +122,8 @@ asan:
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
 
-valgrind: all $(TESTS)
+valgrind: all $(TESTS) $(TOOLS)
+	@scripts/install-deps --extra
 	@TF_VALGRIND=1 scripts/run-tests --unit-only $(B)
 
 check-full: all $(TESTS) $(TOOLS)
@@ -139,9 +140,11 @@ check-reliability: all
 	  exit $$st
 
 bench: all $(BENCHES) $(TOOLS)
+	@scripts/install-deps --extra
 	@scripts/bench-all $(B)
 
 fuzz: | $(DEPS_OK)
+	@scripts/install-deps --extra
 	@scripts/fuzz $(B)
 
 demo: all
