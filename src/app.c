@@ -47,6 +47,23 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/*
+ * "<db_path>.logs", made absolute so the paths recorded in history stay
+ * valid from any folder (tickflow logs, sqlite3). malloc'd; NULL on ENOMEM.
+ */
+static char *default_log_dir(const char *db_path)
+{
+    char cwd[4096];
+    const char *prefix = "";
+    if (db_path[0] != '/' && getcwd(cwd, sizeof cwd))
+        prefix = cwd;
+    size_t n = strlen(prefix) + strlen(db_path) + sizeof "/.logs";
+    char *dir = malloc(n);
+    if (dir)
+        snprintf(dir, n, "%s%s%s.logs", prefix, *prefix ? "/" : "", db_path);
+    return dir;
+}
+
 int tf_app_open(const char *db_path, tf_app **out)
 {
     *out = NULL;
@@ -57,13 +74,10 @@ int tf_app_open(const char *db_path, tf_app **out)
     app->wake[0] = app->wake[1] = -1;
     if (!db_path || !*db_path)
         return tf_app_fail(app, TF_EINPUT, "no database path given");
-    size_t n = strlen(db_path);
     app->db_path = strdup(db_path);
-    app->log_dir = malloc(n + sizeof ".logs");
+    app->log_dir = default_log_dir(db_path);
     if (!app->db_path || !app->log_dir || tf_hasher_init(&app->hasher) != TF_OK)
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
-    memcpy(app->log_dir, db_path, n);
-    memcpy(app->log_dir + n, ".logs", sizeof ".logs");
     if (pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return tf_app_fail(app, TF_EIO, "cannot create a pipe: %s", strerror(errno));
     int rc = tf_store_open(db_path, &app->store);
