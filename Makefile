@@ -131,7 +131,7 @@ check-full: all $(TESTS) $(TOOLS)
 
 # Reliability campaigns at full size (figures printed; quick versions run in
 # make test as tests/sh/reliability_*.sh): 200 SIGKILLs, 100 trials of 8
-# simultaneous schedulers, every fault including a 35 s lock hold.
+# simultaneous schedulers, every fault including a 45 s lock hold.
 check-reliability: all
 	@st=0; export TF_BIN=$(CURDIR)/$(BIN); \
 	  scripts/campaign-crash 200 || st=1; \
