@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,21 +53,56 @@ static void on_signal(int sig)
 
 /* ---- final status per (work, key) --------------------------------------- */
 
+/*
+ * Decisions, as far as the summary cares: the last one per (work, key)
+ * wins. D_NONE never ends up recorded; every decision the summary does not
+ * name (started, running, waiting, queued, retry, ...) counts as waiting.
+ */
+enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_OTHER };
+
+static int decision_of(const char *what)
+{
+    switch (what[0]) {
+    case 'c': return !strcmp(what, "cached") ? D_CACHED : D_OTHER;
+    case 'r': return !strcmp(what, "ran") ? D_RAN : !strcmp(what, "retry") ? D_RETRY : D_OTHER;
+    case 'f': return !strcmp(what, "failed") ? D_FAILED : D_OTHER;
+    case 'w': return !strcmp(what, "would-run") ? D_WOULD : !strcmp(what, "waiting") ? D_WAITING : D_OTHER;
+    case 's': return !strcmp(what, "started") ? D_STARTED : D_OTHER;
+    default: return D_OTHER;
+    }
+}
+
 typedef struct tally_entry {
-    char *id;               /* "work\037key", owned; NULL = empty slot */
-    uint64_t hash;          /* hash_id of the id */
-    char final[12];         /* last decision */
-    int ran;                /* an execution of this call succeeded in this run */
-    int gone;               /* a keyless wait later resolved by a keyed decision */
+    uint32_t work;          /* index into run_state.works */
+    uint32_t klen;          /* key length */
+    size_t koff;            /* key bytes at keys.data + koff (NUL-terminated) */
+    unsigned char final;    /* last decision (D_*) */
+    unsigned char ran;      /* an execution of this call succeeded in this run */
+    unsigned char gone;     /* a keyless wait later resolved by a keyed decision */
     uint64_t shown;         /* hash of the last failure printed for it (0 none): no repeats */
 } tally_entry;
+
+/* One work name seen in events. */
+typedef struct tally_work {
+    char *name;             /* owned copy */
+    const char *seen;       /* the event pointer last matched to it (a fast path only) */
+    uint32_t keyless;       /* index + 1 of its keyless entry, 0 none */
+} tally_work;
 
 typedef struct run_state {
     int verbose;            /* print every decision */
     int json;               /* JSON lines */
-    tally_entry *slots;     /* open addressing table */
+    uint64_t *slots;        /* open addressing: (hash high 32 bits << 32) | (entry index + 1); 0 empty */
     size_t cap;             /* power of two */
-    size_t used;            /* occupied */
+    tally_entry *entries;   /* in order of first sight */
+    size_t used;            /* entries in use */
+    size_t capentries;      /* entries allocated */
+    char *keys;             /* all keys, NUL-terminated, back to back */
+    size_t keyslen;         /* bytes used in keys */
+    size_t keyscap;         /* bytes allocated for keys */
+    tally_work *works;      /* work names seen */
+    size_t nworks;          /* count */
+    uint32_t last_work;     /* index of the work of the previous event */
     int width;              /* widest work name seen */
     int oom;                /* tracking ran out of memory */
 } run_state;
@@ -79,33 +115,64 @@ static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
     return h;
 }
 
-/* Hash of the id "work\037key" without building it. */
-static uint64_t hash_id(const char *work, size_t wlen, const char *key, size_t klen)
+/* Hash of (work index, key): eight bytes at a time, then a final mix. */
+static uint64_t hash_key(uint32_t work, const char *key, size_t klen)
 {
-    uint64_t h = hash_bytes(1469598103934665603ULL, work, wlen);
-    return hash_bytes(h, "\037", 1) ^ hash_bytes(0x9E3779B97F4A7C15ULL, key, klen);
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (work + 1) ^ klen;
+    size_t i = 0;
+    for (; i + 8 <= klen; i += 8) {
+        uint64_t v;
+        memcpy(&v, key + i, 8);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    if (i < klen) {
+        uint64_t v = 0;
+        memcpy(&v, key + i, klen - i);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+    }
+    h ^= h >> 29;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 32);
 }
 
-/* Does a stored id equal "work\037key"? */
-static int id_equals(const char *id, const char *work, size_t wlen, const char *key, size_t klen)
+/* Index of work `name` in st->works, added if new; -1 when out of memory. */
+static long tally_work_of(run_state *st, const char *name)
 {
-    return !memcmp(id, work, wlen) && id[wlen] == '\037' && !memcmp(id + wlen + 1, key, klen)
-           && id[wlen + 1 + klen] == '\0';
+    if (st->nworks && st->works[st->last_work].seen == name && !strcmp(st->works[st->last_work].name, name))
+        return st->last_work;
+    for (size_t i = 0; i < st->nworks; i++) {
+        if (!strcmp(st->works[i].name, name)) {
+            st->works[i].seen = name;
+            st->last_work = (uint32_t)i;
+            return (long)i;
+        }
+    }
+    tally_work *p = realloc(st->works, (st->nworks + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    st->works = p;
+    char *copy = strdup(name);
+    if (!copy)
+        return -1;
+    st->works[st->nworks] = (tally_work){copy, name, 0};
+    st->last_work = (uint32_t)st->nworks;
+    return (long)st->nworks++;
 }
 
 static int tally_grow(run_state *st)
 {
-    size_t cap = st->cap ? st->cap * 2 : 64;
-    tally_entry *slots = calloc(cap, sizeof *slots);
+    size_t cap = st->cap ? st->cap * 2 : 1024;
+    uint64_t *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return -1;
-    for (size_t i = 0; i < st->cap; i++) {
-        if (!st->slots[i].id)
-            continue;
-        size_t j = st->slots[i].hash & (cap - 1);
-        while (slots[j].id)
+    for (size_t i = 0; i < st->used; i++) {
+        const tally_entry *e = &st->entries[i];
+        uint64_t h = hash_key(e->work, st->keys + e->koff, e->klen);
+        size_t j = h & (cap - 1);
+        while (slots[j])
             j = (j + 1) & (cap - 1);
-        slots[j] = st->slots[i];
+        slots[j] = (h >> 32 << 32) | (uint64_t)(i + 1);
     }
     free(st->slots);
     st->slots = slots;
@@ -114,49 +181,69 @@ static int tally_grow(run_state *st)
 }
 
 /* The entry of (work, key), created if absent; NULL when out of memory. */
-static tally_entry *tally_get(run_state *st, const char *work, const char *key)
+static tally_entry *tally_get(run_state *st, uint32_t work, const char *key, size_t klen)
 {
-    if (st->used * 2 >= st->cap && tally_grow(st) != 0)
+    if ((st->used + 1) * 2 > st->cap && tally_grow(st) != 0)
         return NULL;
-    size_t wlen = strlen(work), klen = strlen(key);
-    uint64_t h = hash_id(work, wlen, key, klen);
+    uint64_t h = hash_key(work, key, klen);
+    uint64_t tag = h >> 32 << 32;
     size_t j = h & (st->cap - 1);
-    while (st->slots[j].id) {
-        if (st->slots[j].hash == h && id_equals(st->slots[j].id, work, wlen, key, klen))
-            return &st->slots[j];
-        j = (j + 1) & (st->cap - 1);
+    for (uint64_t s; (s = st->slots[j]); j = (j + 1) & (st->cap - 1)) {
+        if ((s & 0xFFFFFFFF00000000ULL) != tag)
+            continue;
+        tally_entry *e = &st->entries[(s & 0xFFFFFFFFULL) - 1];
+        if (e->work == work && e->klen == klen && !memcmp(st->keys + e->koff, key, klen))
+            return e;
     }
-    char *id = malloc(wlen + klen + 2);
-    if (!id)
-        return NULL;
-    memcpy(id, work, wlen);
-    id[wlen] = '\037';
-    memcpy(id + wlen + 1, key, klen + 1);
-    st->slots[j].id = id;
-    st->slots[j].hash = h;
+    if (st->used == st->capentries) {
+        size_t c = st->capentries ? st->capentries * 2 : 1024;
+        tally_entry *p = realloc(st->entries, c * sizeof *p);
+        if (!p)
+            return NULL;
+        st->entries = p;
+        st->capentries = c;
+    }
+    if (st->keyscap - st->keyslen < klen + 1) {
+        size_t c = st->keyscap ? st->keyscap * 2 : 65536;
+        while (c - st->keyslen < klen + 1)
+            c *= 2;
+        char *p = realloc(st->keys, c);
+        if (!p)
+            return NULL;
+        st->keys = p;
+        st->keyscap = c;
+    }
+    memcpy(st->keys + st->keyslen, key, klen);
+    st->keys[st->keyslen + klen] = '\0';
+    tally_entry *e = &st->entries[st->used];
+    *e = (tally_entry){.work = work, .klen = (uint32_t)klen, .koff = st->keyslen};
+    st->keyslen += klen + 1;
+    st->slots[j] = tag | (uint64_t)(st->used + 1);
     st->used++;
-    return &st->slots[j];
+    return e;
 }
 
-/* Record ev's decision; returns its entry (NULL when out of memory). */
-static tally_entry *tally_record(run_state *st, const tf_event *ev)
+/* Record ev's decision d; returns its entry (NULL when out of memory). */
+static tally_entry *tally_record(run_state *st, const tf_event *ev, int d)
 {
     const char *key = ev->key ? ev->key : "";
-    tally_entry *e = tally_get(st, ev->work, key);
+    long wi = tally_work_of(st, ev->work);
+    tally_entry *e = wi < 0 ? NULL : tally_get(st, (uint32_t)wi, key, strlen(key));
     if (!e) {
         st->oom = 1;
         return NULL;
     }
-    snprintf(e->final, sizeof e->final, "%s", ev->what); /* decisions are short words */
+    tally_work *w = &st->works[wi];
+    e->final = (unsigned char)d;
     e->gone = 0;
-    if (!strcmp(ev->what, "ran"))
+    if (d == D_RAN)
         e->ran = 1;
-    if (*key) { /* the work got past its waits: forget its keyless wait */
-        tally_entry *w = tally_get(st, ev->work, "");
-        if (!w)
-            st->oom = 1;
-        else if (strcmp(w->final, "failed"))
-            w->gone = 1;
+    if (!*key) {
+        w->keyless = (uint32_t)(e - st->entries) + 1;
+    } else if (w->keyless) { /* the work got past its waits: forget its keyless wait */
+        tally_entry *k = &st->entries[w->keyless - 1];
+        if (k->final != D_FAILED)
+            k->gone = 1;
     }
     return e;
 }
@@ -168,17 +255,17 @@ typedef struct summary {
 static summary tally_sum(const run_state *st)
 {
     summary s = {0, 0, 0, 0, 0};
-    for (size_t i = 0; i < st->cap; i++) {
-        const tally_entry *e = &st->slots[i];
-        if (!e->id || e->gone || !e->final[0])
+    for (size_t i = 0; i < st->used; i++) {
+        const tally_entry *e = &st->entries[i];
+        if (e->gone || e->final == D_NONE)
             continue;
-        if (!strcmp(e->final, "failed"))
+        if (e->final == D_FAILED)
             s.failed++;
-        else if (!strcmp(e->final, "ran") || (e->ran && !strcmp(e->final, "cached")))
+        else if (e->final == D_RAN || (e->ran && e->final == D_CACHED))
             s.ran++;
-        else if (!strcmp(e->final, "cached"))
+        else if (e->final == D_CACHED)
             s.cached++;
-        else if (!strcmp(e->final, "would-run"))
+        else if (e->final == D_WOULD)
             s.would++;
         else
             s.waiting++;
@@ -188,11 +275,17 @@ static summary tally_sum(const run_state *st)
 
 static void tally_free(run_state *st)
 {
-    for (size_t i = 0; i < st->cap; i++)
-        free(st->slots[i].id);
+    for (size_t i = 0; i < st->nworks; i++)
+        free(st->works[i].name);
+    free(st->works);
     free(st->slots);
+    free(st->entries);
+    free(st->keys);
+    st->works = NULL;
     st->slots = NULL;
-    st->cap = st->used = 0;
+    st->entries = NULL;
+    st->keys = NULL;
+    st->nworks = st->cap = st->used = st->capentries = st->keyslen = st->keyscap = 0;
 }
 
 /* ---- printing decisions ------------------------------------------------------ */
@@ -261,16 +354,14 @@ static void diff_args(const char *prev, const char *cur, char *line, size_t line
     cJSON_Delete(b);
 }
 
-static int wants_line(const run_state *st, const tf_event *ev)
+static int wants_line(const run_state *st, const tf_event *ev, int d)
 {
     if (st->verbose)
         return 1;
-    const char *w = ev->what;
-    if (!strcmp(w, "ran") || !strcmp(w, "started") || !strcmp(w, "failed") || !strcmp(w, "retry") ||
-        !strcmp(w, "would-run"))
+    if (d == D_RAN || d == D_STARTED || d == D_FAILED || d == D_RETRY || d == D_WOULD)
         return 1;
     /* Waits on another runner (a key) matter; waits on a dependency or the clock repeat each tick. */
-    return !strcmp(w, "waiting") && ev->key && *ev->key;
+    return d == D_WAITING && ev->key && *ev->key;
 }
 
 static void print_json(const tf_event *ev, const char *stamp)
@@ -308,10 +399,11 @@ static void print_json(const tf_event *ev, const char *stamp)
 static void on_event(const tf_event *ev, void *user)
 {
     run_state *st = user;
-    tally_entry *e = tally_record(st, ev);
-    if (!wants_line(st, ev))
+    int d = decision_of(ev->what);
+    tally_entry *e = tally_record(st, ev, d);
+    if (!wants_line(st, ev, d))
         return;
-    if (!strcmp(ev->what, "failed") && e && !st->verbose) {
+    if (d == D_FAILED && e && !st->verbose) {
         /* A failure stays failed: say it once, not at every tick. */
         const char *why = ev->error ? ev->error : "";
         uint64_t h = hash_bytes(1469598103934665603ULL, why, strlen(why)) | 1;
@@ -332,29 +424,29 @@ static void on_event(const tf_event *ev, void *user)
     if (w > st->width && w <= 40)
         st->width = w;
     char what[1400];
-    const char *d = ev->what;
+    const char *dw = ev->what;
     const char *err = ev->error ? ev->error : "";
-    if (!strcmp(d, "ran"))
+    if (!strcmp(dw, "ran"))
         snprintf(what, sizeof what, "ran %.2fs", ev->duration);
-    else if (!strcmp(d, "failed") && ev->key && *ev->key && !ev->attempt)
+    else if (!strcmp(dw, "failed") && ev->key && *ev->key && !ev->attempt)
         snprintf(what, sizeof what, "failed earlier: %.1200s", err); /* the stored outcome */
-    else if (!strcmp(d, "failed") && ev->key && *ev->key)
+    else if (!strcmp(dw, "failed") && ev->key && *ev->key)
         snprintf(what, sizeof what, "failed %.2fs: %.1200s", ev->duration, err);
-    else if (!strcmp(d, "failed"))
+    else if (!strcmp(dw, "failed"))
         snprintf(what, sizeof what, "failed: %.1200s", err);
-    else if (!strcmp(d, "retry"))
+    else if (!strcmp(dw, "retry"))
         snprintf(what, sizeof what, "retry: %.1200s", err);
-    else if (!strcmp(d, "waiting"))
+    else if (!strcmp(dw, "waiting"))
         snprintf(what, sizeof what, "waiting (%.1200s)", err);
-    else if (!strcmp(d, "would-run"))
+    else if (!strcmp(dw, "would-run"))
         snprintf(what, sizeof what, "would run");
-    else if (!strcmp(d, "queued"))
+    else if (!strcmp(dw, "queued"))
         snprintf(what, sizeof what, "queued (--max-parallel)");
-    else if (!strcmp(d, "started")) {
+    else if (!strcmp(dw, "started")) {
         snprintf(what, sizeof what, "started");
         diff_args(ev->prev_args_json, ev->args_json, what, sizeof what, NULL);
     } else
-        snprintf(what, sizeof what, "%.100s", d);
+        snprintf(what, sizeof what, "%.100s", dw);
     printf("%s %-*s %-12.12s %s\n", stamp, st->width, ev->work,
            ev->key && *ev->key ? ev->key : "-", what);
 }
