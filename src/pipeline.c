@@ -45,6 +45,8 @@ typedef struct pl_work {
     char *version;          /* version string ("" default) */
     tf_work_opts opts;      /* options; opts.version points at version */
     cJSON *args;            /* argument object as written (templates unexpanded) */
+    tf_targs *targs;        /* args prepared for evaluation (templates parsed once) */
+    int needed;             /* another work uses its result: keep the results */
     int has_foreach;        /* 1 if foreach was given */
     cJSON *foreach_list;    /* literal foreach array, or NULL */
     tf_template foreach_t;  /* foreach template (one part), when not a literal */
@@ -120,6 +122,7 @@ static void work_clear(pl_work *w)
     free(w->cwd);
     free(w->version);
     cJSON_Delete(w->args);
+    tf_targs_free(w->targs);
     cJSON_Delete(w->foreach_list);
     tf_template_free(&w->foreach_t);
     free(w->deps);
@@ -619,7 +622,16 @@ static int load_doc(ld *c, const tf_jnode *root)
         const tf_jnode *fe = tf_jnode_get(&works->kids[i], "foreach");
         if (fe && fe->type == TF_J_STRING && (rc = check_string(c, i, fe, 1)) != TF_OK)
             return rc;
+        tf_error terr;
+        rc = tf_targs_new(d->works[i].args, &d->works[i].targs, &terr);
+        if (rc == TF_ENOMEM)
+            return nomem(c);
+        if (rc != TF_OK) /* checked above: cannot happen */
+            return lerr(c, args ? args->offset : works->kids[i].offset, "%s", terr.msg);
     }
+    for (size_t i = 0; i < d->nworks; i++)
+        for (size_t k = 0; k < d->works[i].ndeps; k++)
+            d->works[d->works[i].deps[k].idx].needed = 1;
     return order_works(c);
 }
 
@@ -764,7 +776,8 @@ static void emit_nokey(tf_app *app, const pl_work *w, const char *what, const ch
 
 /*
  * One call of w with item (NULL outside foreach). Returns the call's state
- * (PL_OK with *result set to a new tree, PL_PENDING, PL_FAILED), or -1 when
+ * (PL_OK with *result set to a new tree when another work needs the result,
+ * else NULL; PL_PENDING; PL_FAILED), or -1 when
  * the loop was stopped.
  */
 static int eval_call(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *base, const cJSON *item,
@@ -774,9 +787,9 @@ static int eval_call(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *base, 
     tf_tenv env = *base;
     env.item = item;
     char why[512];
-    cJSON *args = NULL;
+    const cJSON *args = NULL;
     *result = NULL;
-    int rc = tf_template_expand(w->args, &env, &args, why, sizeof why);
+    int rc = tf_targs_fill(w->targs, &env, &args, why, sizeof why);
     if (rc != TF_OK) {
         /* Dependencies were checked; anything left is this call's failure. */
         emit_nokey(app, w, "failed", why);
@@ -785,7 +798,7 @@ static int eval_call(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *base, 
     }
     tf_call call;
     rc = tf_run(tick, w->work, args, &call);
-    cJSON_Delete(args);
+    tf_targs_reset(w->targs);
     if (rc == TF_ESTOPPED)
         return -1;
     if (rc != TF_OK) {
@@ -796,6 +809,8 @@ static int eval_call(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *base, 
     (void)d;
     switch (call.status) {
     case TF_CALL_SUCCEEDED:
+        if (!w->needed)
+            return PL_OK; /* nobody reads it: no copy */
         *result = call.result ? cJSON_Duplicate(call.result, 1) : cJSON_CreateNull();
         if (!*result) {
             emit_nokey(app, w, "failed", "out of memory");
@@ -853,8 +868,8 @@ static int eval_work(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *env, i
             return 0;
         }
     }
-    cJSON *results = cJSON_CreateArray();
-    int state = results ? PL_OK : PL_FAILED;
+    cJSON *results = w->needed ? cJSON_CreateArray() : NULL;
+    int state = results || !w->needed ? PL_OK : PL_FAILED;
     const cJSON *item;
     cJSON_ArrayForEach(item, list) {
         cJSON *r = NULL;

@@ -310,6 +310,38 @@ static int glob_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, cha
     return TF_OK;
 }
 
+/* The value an ITEM or RESULT part names, borrowed from env (no copy). */
+static int part_ref(const tf_tpart *part, const tf_tenv *env, const cJSON **out, char *err, size_t errlen)
+{
+    const cJSON *v;
+    *out = NULL;
+    if (part->kind == TF_T_ITEM) {
+        if (!env->item) {
+            snprintf(err, errlen, "{{item}} used outside foreach");
+            return TF_EINPUT;
+        }
+        v = part->path ? follow(env->item, part->path) : env->item;
+        if (!v) {
+            snprintf(err, errlen, "{{item.%s}}: no such field in the element", part->path);
+            return TF_EINPUT;
+        }
+    } else {
+        const cJSON *r = env->result ? env->result(env->user, part->text) : NULL;
+        if (!r) {
+            snprintf(err, errlen, "needs %s.result", part->text);
+            return TF_ENOTFOUND;
+        }
+        v = part->path ? follow(r, part->path) : r;
+        if (!v) {
+            snprintf(err, errlen, "{{%s.result.%s}}: no such field in the result of %s", part->text,
+                     part->path, part->text);
+            return TF_EINPUT;
+        }
+    }
+    *out = v;
+    return TF_OK;
+}
+
 /* The JSON value of one non-text part; *out is new. */
 static int part_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, char *err, size_t errlen)
 {
@@ -351,29 +383,10 @@ static int part_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, cha
     case TF_T_GLOB:
         return glob_value(part, env, out, err, errlen);
     case TF_T_ITEM:
-        if (!env->item) {
-            snprintf(err, errlen, "{{item}} used outside foreach");
-            return TF_EINPUT;
-        }
-        v = part->path ? follow(env->item, part->path) : env->item;
-        if (!v) {
-            snprintf(err, errlen, "{{item.%s}}: no such field in the element", part->path);
-            return TF_EINPUT;
-        }
-        *out = cJSON_Duplicate(v, 1);
-        break;
     case TF_T_RESULT: {
-        const cJSON *r = env->result ? env->result(env->user, part->text) : NULL;
-        if (!r) {
-            snprintf(err, errlen, "needs %s.result", part->text);
-            return TF_ENOTFOUND;
-        }
-        v = part->path ? follow(r, part->path) : r;
-        if (!v) {
-            snprintf(err, errlen, "{{%s.result.%s}}: no such field in the result of %s", part->text,
-                     part->path, part->text);
-            return TF_EINPUT;
-        }
+        int rc = part_ref(part, env, &v, err, errlen);
+        if (rc != TF_OK)
+            return rc;
         *out = cJSON_Duplicate(v, 1);
         break;
     }
@@ -489,4 +502,144 @@ int tf_template_expand(const cJSON *tree, const tf_tenv *env, cJSON **out, char 
     }
     *out = copy;
     return TF_OK;
+}
+
+/* ---- prepared argument trees ------------------------------------------------ */
+
+/* One templated string value of a prepared tree. */
+typedef struct targ_slot {
+    cJSON *node;            /* its node in the working copy (a reference while filled) */
+    tf_template t;          /* the parsed template */
+    const tf_tpart *ref;    /* the single ITEM/RESULT part (value borrowed, not copied), or NULL */
+    cJSON *owned;           /* value computed for the current call, owned, or NULL */
+} targ_slot;
+
+struct tf_targs {
+    cJSON *tree;            /* working copy of the argument tree, owned */
+    targ_slot *slots;       /* templated values in tree order, owned */
+    size_t nslots;          /* count */
+    size_t capslots;        /* allocated */
+};
+
+/* The node holds no value of its own: a null that frees nothing. */
+static void slot_clear(targ_slot *sl)
+{
+    cJSON *n = sl->node;
+    n->type = cJSON_NULL | (n->type & cJSON_StringIsConst);
+    n->valuestring = NULL;
+    n->child = NULL;
+    n->valueint = 0;
+    n->valuedouble = 0;
+    cJSON_Delete(sl->owned);
+    sl->owned = NULL;
+}
+
+/* Make the slot's node stand for v without copying it (cJSON_IsReference: never freed through it). */
+static void slot_point(targ_slot *sl, const cJSON *v)
+{
+    cJSON *n = sl->node;
+    n->type = (v->type & 0xFF) | cJSON_IsReference | (n->type & cJSON_StringIsConst);
+    n->valuestring = v->valuestring;
+    n->child = v->child;
+    n->valueint = v->valueint;
+    n->valuedouble = v->valuedouble;
+}
+
+/* Record every templated string under node (depth first, in member order). */
+static int collect(tf_targs *a, cJSON *node, tf_error *err)
+{
+    for (cJSON *kid = node->child; kid; kid = kid->next) {
+        if (cJSON_IsArray(kid) || cJSON_IsObject(kid)) {
+            int rc = collect(a, kid, err);
+            if (rc != TF_OK)
+                return rc;
+            continue;
+        }
+        if (!cJSON_IsString(kid) || !tf_template_has(kid->valuestring))
+            continue;
+        if (a->nslots == a->capslots) {
+            size_t c = a->capslots ? a->capslots * 2 : 4;
+            targ_slot *p = realloc(a->slots, c * sizeof *p);
+            if (!p)
+                return TF_ENOMEM;
+            a->slots = p;
+            a->capslots = c;
+        }
+        targ_slot *sl = &a->slots[a->nslots];
+        memset(sl, 0, sizeof *sl);
+        int rc = tf_template_parse(kid->valuestring, strlen(kid->valuestring), &sl->t, err);
+        if (rc != TF_OK)
+            return rc;
+        const tf_tpart *one = tf_template_single(&sl->t);
+        sl->ref = one && (one->kind == TF_T_ITEM || one->kind == TF_T_RESULT) ? one : NULL;
+        sl->node = kid;
+        free(kid->valuestring);
+        kid->valuestring = NULL;
+        slot_clear(sl);
+        a->nslots++;
+    }
+    return TF_OK;
+}
+
+int tf_targs_new(const cJSON *tree, tf_targs **out, tf_error *err)
+{
+    *out = NULL;
+    if (!cJSON_IsObject(tree) && !cJSON_IsArray(tree)) {
+        set_err(err, 0, "arguments must be an object or an array");
+        return TF_EINPUT;
+    }
+    tf_targs *a = calloc(1, sizeof *a);
+    if (!a || !(a->tree = cJSON_Duplicate(tree, 1))) {
+        free(a);
+        if (err)
+            snprintf(err->msg, sizeof err->msg, "out of memory");
+        return TF_ENOMEM;
+    }
+    int rc = collect(a, a->tree, err);
+    if (rc != TF_OK) {
+        if (rc == TF_ENOMEM && err)
+            snprintf(err->msg, sizeof err->msg, "out of memory");
+        tf_targs_free(a);
+        return rc;
+    }
+    *out = a;
+    return TF_OK;
+}
+
+void tf_targs_reset(tf_targs *a)
+{
+    for (size_t i = 0; i < a->nslots; i++)
+        slot_clear(&a->slots[i]);
+}
+
+int tf_targs_fill(tf_targs *a, const tf_tenv *env, const cJSON **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    for (size_t i = 0; i < a->nslots; i++) {
+        targ_slot *sl = &a->slots[i];
+        slot_clear(sl);
+        const cJSON *v = NULL;
+        int rc = sl->ref ? part_ref(sl->ref, env, &v, err, errlen)
+                         : tf_template_eval(&sl->t, env, &sl->owned, err, errlen);
+        if (rc != TF_OK) {
+            tf_targs_reset(a);
+            return rc;
+        }
+        slot_point(sl, v ? v : sl->owned);
+    }
+    *out = a->tree;
+    return TF_OK;
+}
+
+void tf_targs_free(tf_targs *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->nslots; i++) {
+        slot_clear(&a->slots[i]);
+        tf_template_free(&a->slots[i].t);
+    }
+    free(a->slots);
+    cJSON_Delete(a->tree);
+    free(a);
 }

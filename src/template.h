@@ -88,4 +88,32 @@ int tf_template_eval(const tf_template *t, const tf_tenv *env, cJSON **out, char
  */
 int tf_template_expand(const cJSON *tree, const tf_tenv *env, cJSON **out, char *err, size_t errlen);
 
+/*
+ * A prepared argument tree: the templates of a tree parsed once, and one
+ * working copy whose templated values are set at each call instead of
+ * copying the whole tree. Not thread-safe; one use at a time.
+ */
+typedef struct tf_targs tf_targs;
+
+/*
+ * Prepare tree (an object or an array; copied, the caller keeps it). On
+ * TF_OK *out is freed with tf_targs_free. TF_EINPUT: a template does not
+ * parse (err->msg, err->offset within that string); TF_ENOMEM.
+ */
+int tf_targs_new(const cJSON *tree, tf_targs **out, tf_error *err);
+
+/*
+ * Evaluate every template of a against env into the working copy: *out is
+ * then equal to what tf_template_expand would build. *out is borrowed from
+ * a, and a value that is exactly {{item...}} or {{WORK.result...}} is not
+ * copied but referenced, so *out is valid only while env's item and
+ * results live and until tf_targs_reset, the next fill or tf_targs_free.
+ * Same codes and messages as tf_template_expand.
+ */
+int tf_targs_fill(tf_targs *a, const tf_tenv *env, const cJSON **out, char *err, size_t errlen);
+
+/* Drop the values of the last fill (references and computed values). */
+void tf_targs_reset(tf_targs *a);
+void tf_targs_free(tf_targs *a);
+
 #endif
