@@ -18,7 +18,12 @@
  * the UNIQUE (work, version, args_sha256) index, no transaction, one malloc
  * for the result copy. Decisions that need no write (busy, waiting for a
  * retry, failed for good) are also answered from that read; only a claim
- * that may run takes the write lock and decides again inside it.
+ * that may run takes the write lock and decides again inside it. A call the
+ * read did not find is inserted at once under the lock (INSERT ... ON
+ * CONFLICT DO NOTHING tells whether another runner got there first), and a
+ * success or interruption is finished with one fenced UPDATE: each new call
+ * costs two short transactions and as few index writes as the schema needs
+ * (schema/0002).
  */
 #include "store.h"
 
@@ -42,7 +47,7 @@ enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_LOOKUP, ST_INSERT_CALL, ST_RECLAIM, ST_SET_RETRY_AT,
     ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED,
-    ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_HIST, ST_HIST_ERROR,
+    ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_SETTLE, ST_FINISH_HIST, ST_HIST_ERROR,
     ST_DATA_VERSION, ST_LIST, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
     ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED,
     ST_COUNT
@@ -78,7 +83,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
         " runner_start, created_at, started_at)"
-        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9)",
+        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9)"
+        " ON CONFLICT (work, version, args_sha256) DO NOTHING",
     [ST_RECLAIM] =
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
         " fence = fence + 1, lease_until = ?2, runner_host = ?3, runner_pid = ?4,"
@@ -105,6 +111,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE calls SET status = ?3, result_json = ?4, error = ?5, failures = ?6,"
         " next_retry_at = ?7, lease_until = NULL, finished_at = ?8, duration = ?9"
         " WHERE id = ?1 AND fence = ?2",
+    /* a success (?6 = 0: failures reset) or an interruption (?6 NULL: failures and
+       next retry kept), fenced in the WHERE clause: no row changed = fenced out */
+    [ST_FINISH_SETTLE] =
+        "UPDATE calls SET status = ?3, result_json = ?4, error = ?5,"
+        " failures = coalesce(?6, failures),"
+        " next_retry_at = CASE WHEN ?6 IS NULL THEN next_retry_at END,"
+        " lease_until = NULL, finished_at = ?7, duration = ?8"
+        " WHERE id = ?1 AND fence = ?2 AND status = 'running'",
     [ST_FINISH_HIST] =
         "UPDATE history SET status = ?3, finished_at = ?4, duration = ?5,"
         " exit_code = ?6, signal = ?7, error = ?8 WHERE id = ?1 AND call_id = ?2",
@@ -791,6 +805,40 @@ static int interrupt_stale(tf_store *s, int64_t call_id, int64_t fence,
 }
 
 /*
+ * Inside BEGIN IMMEDIATE: insert the row of a call never seen, running
+ * under our lease (fence 1, attempt 1). *inserted is 0 when the key is
+ * already there (another runner inserted it since our unlocked read):
+ * nothing was written and the caller decides again on that row.
+ */
+static int insert_call(tf_store *s, const tf_claim_req *req, double lease_until,
+                       const char *iso, tf_claim *out, int *inserted)
+{
+    *inserted = 0;
+    int rc = TF_OK;
+    sqlite3_stmt *st = stmt(s, ST_INSERT_CALL, &rc);
+    if (!st)
+        return rc;
+    bind_text(st, 1, req->work);
+    bind_text(st, 2, req->version ? req->version : "");
+    bind_text(st, 3, req->args_sha256);
+    bind_text(st, 4, req->args_json ? req->args_json : "{}");
+    sqlite3_bind_double(st, 5, lease_until);
+    bind_text(st, 6, s->self.host);
+    sqlite3_bind_int64(st, 7, s->self.pid);
+    sqlite3_bind_int64(st, 8, s->self.start);
+    bind_text(st, 9, iso);
+    int src = step(s, st);
+    if (src == SQLITE_DONE && sqlite3_changes(s->db) == 1) {
+        *inserted = 1;
+        out->call_id = sqlite3_last_insert_rowid(s->db);
+        out->fence = 1;
+        out->attempt = 1;
+    }
+    done(st);
+    return src == SQLITE_DONE ? TF_OK : db_err(s, src, "claim a call");
+}
+
+/*
  * The write half of a claim, inside BEGIN IMMEDIATE: decide again on the
  * current row and do what the decision needs.
  */
@@ -840,25 +888,13 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
             return rc;
     }
 
-    int src;
     if (act == ACT_INSERT) {
-        st = stmt(s, ST_INSERT_CALL, &rc);
-        if (!st)
-            return rc;
-        bind_text(st, 1, req->work);
-        bind_text(st, 2, req->version ? req->version : "");
-        bind_text(st, 3, req->args_sha256);
-        bind_text(st, 4, req->args_json ? req->args_json : "{}");
-        sqlite3_bind_double(st, 5, lease_until);
-        bind_text(st, 6, s->self.host);
-        sqlite3_bind_int64(st, 7, s->self.pid);
-        sqlite3_bind_int64(st, 8, s->self.start);
-        bind_text(st, 9, iso);
-        src = step(s, st);
-        if (src == SQLITE_DONE) {
-            out->call_id = sqlite3_last_insert_rowid(s->db);
-            out->fence = 1;
-            out->attempt = 1;
+        int inserted = 0;
+        rc = insert_call(s, req, lease_until, iso, out, &inserted);
+        if (rc == TF_OK && !inserted) {
+            /* cannot happen: we hold the write lock and saw no row */
+            set_err(s, "cannot claim a call: its row appeared under the write lock");
+            rc = TF_EDB;
         }
     } else {
         st = stmt(s, ST_RECLAIM, &rc);
@@ -870,14 +906,15 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         sqlite3_bind_int64(st, 4, s->self.pid);
         sqlite3_bind_int64(st, 5, s->self.start);
         bind_text(st, 6, iso);
-        src = step(s, st);
+        int src = step(s, st);
+        done(st);
+        if (src != SQLITE_DONE)
+            return db_err(s, src, "claim a call");
         out->fence = old_fence + 1;
         out->attempt = old_attempts + 1;
     }
-    done(st);
-    if (src != SQLITE_DONE)
-        return db_err(s, src, "claim a call");
-    rc = add_history(s, out, iso);
+    if (rc == TF_OK)
+        rc = add_history(s, out, iso);
     if (rc == TF_OK)
         out->decision = TF_CLAIM_RUN;
     return rc;
@@ -917,7 +954,23 @@ int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
     rc = begin(s, "claim a call");
     if (rc != TF_OK)
         return rc;
-    rc = claim_locked(s, req, now, out);
+    if (act == ACT_INSERT) {
+        /* A new call: insert straight away; the insert itself tells whether
+           another runner got there first (then decide again on its row). */
+        char iso[32];
+        iso_time(now, iso);
+        int inserted = 0;
+        rc = insert_call(s, req, now + (req->lease > 0 ? req->lease : 0), iso, out, &inserted);
+        if (rc == TF_OK && inserted) {
+            rc = add_history(s, out, iso);
+            if (rc == TF_OK)
+                out->decision = TF_CLAIM_RUN;
+        } else if (rc == TF_OK) {
+            rc = claim_locked(s, req, now, out);
+        }
+    } else {
+        rc = claim_locked(s, req, now, out);
+    }
     if (rc == TF_OK)
         rc = commit(s, "commit a claim");
     else
@@ -1047,6 +1100,36 @@ static int finish_call(tf_store *s, const tf_finish *f, double now, const char *
     return rc;
 }
 
+/*
+ * Inside the finish transaction, for a success or an interruption (which
+ * need nothing from the row): one fenced UPDATE; no row changed means our
+ * fence was lost (*fenced_out = 1), exactly as finish_call's check.
+ */
+static int settle_call(tf_store *s, const tf_finish *f, const char *iso, int *fenced_out)
+{
+    int rc = TF_OK;
+    sqlite3_stmt *st = stmt(s, ST_FINISH_SETTLE, &rc);
+    if (!st)
+        return rc;
+    int ok = f->outcome == TF_OUT_SUCCEEDED;
+    sqlite3_bind_int64(st, 1, f->call_id);
+    sqlite3_bind_int64(st, 2, f->fence);
+    bind_text(st, 3, outcome_name(f->outcome));
+    bind_text(st, 4, ok ? (f->result_json ? f->result_json : "null") : NULL);
+    bind_text(st, 5, ok ? NULL : (f->error ? f->error : "interrupted"));
+    if (ok)
+        sqlite3_bind_int(st, 6, 0);
+    bind_text(st, 7, iso);
+    bind_real_or_null(st, 8, f->duration, f->duration < 0);
+    int src = step(s, st);
+    if (src != SQLITE_DONE)
+        rc = db_err(s, src, "record the end of a call");
+    else if (sqlite3_changes(s->db) == 0)
+        *fenced_out = 1;
+    done(st);
+    return rc;
+}
+
 int tf_store_finish(tf_store *s, const tf_finish *f)
 {
     if (!has_store(s))
@@ -1076,7 +1159,9 @@ int tf_store_finish(tf_store *s, const tf_finish *f)
         done(st);
     }
     int fenced_out = 0;
-    if (rc == TF_OK)
+    if (rc == TF_OK && f->outcome != TF_OUT_FAILED)
+        rc = settle_call(s, f, iso, &fenced_out);
+    else if (rc == TF_OK)
         rc = finish_call(s, f, now, iso, &fenced_out);
     if (rc == TF_OK && fenced_out) {
         char why[1024];

@@ -324,6 +324,83 @@ static void store__migrate_from_version_1(void **state)
     tf_claim_clear(&c);
 }
 
+/* Schema 1 -> 2 on a database with data: rows, history and views survive, indexes change. */
+static void store__migrate_1_to_2_keeps_data(void **state)
+{
+    fx *f = *state;
+    raw_exec(f->path, tf_schema_migrations[0]);
+    raw_exec(f->path,
+             "PRAGMA user_version = 1;"
+             "INSERT INTO calls (id, work, version, args_sha256, args_json, status, result_json,"
+             " error, attempts, failures, fence, created_at) VALUES"
+             " (7, 'w', '', 'd100000000000000000000000000000000000000000000000000000000000000',"
+             "  '{\"a\":1}', 'succeeded', '[1]', NULL, 1, 0, 1, '2025-01-01T00:00:00.000Z'),"
+             " (8, 'w', '', 'd200000000000000000000000000000000000000000000000000000000000000',"
+             "  '{\"a\":2}', 'failed', NULL, 'boom', 1, 1, 1, '2025-01-02T00:00:00.000Z'),"
+             " (9, 'v', '2', 'd300000000000000000000000000000000000000000000000000000000000000',"
+             "  '{\"a\":3}', 'running', NULL, NULL, 1, 0, 4, '2025-01-03T00:00:00.000Z');"
+             "INSERT INTO history (call_id, attempt, fence, status, started_at) VALUES"
+             " (7, 1, 1, 'succeeded', '2025-01-01T00:00:00.000Z'),"
+             " (8, 1, 1, 'failed', '2025-01-02T00:00:00.000Z'),"
+             " (9, 1, 4, 'running', '2025-01-03T00:00:00.000Z');"
+             /* calls up to 20 existed once and were cleared */
+             "UPDATE sqlite_sequence SET seq = 20 WHERE name = 'calls';"
+             "INSERT INTO clears (at, user, selector, count) VALUES ('2025-01-04T00:00:00.000Z',"
+             " 'me', '--work x', 0)");
+    long long seq = raw_int(f->path, "SELECT seq FROM sqlite_sequence WHERE name = 'calls'");
+    assert_int_equal(seq, 20);
+    assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
+    tf_store_set_clock(f->s, fake_now, &f->clk);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+    assert_true(tf_schema_count >= 2);
+    /* the data, the AUTOINCREMENT high-water mark and the audit row are kept */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT seq FROM sqlite_sequence WHERE name = 'calls'"), seq);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('calls_status', 'calls_work')"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('calls_unsettled', 'calls_created', 'history_call')"), 3);
+    /* the views answer as before, the partial index holds only unsettled rows */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM failed_calls"), 1);
+    char *err = raw_text(f->path, "SELECT error FROM failed_calls");
+    assert_string_equal(err, "boom");
+    free(err);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM running_calls"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls INDEXED BY calls_unsettled"
+                             " WHERE status <> 'succeeded'"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM recent_history"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM ran_today"), 0);
+    /* the store protocol works on the migrated rows */
+    char key[65];
+    key_of(key, "d1");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_HIT);
+    assert_string_equal(c.result_json, "[1]");
+    tf_claim_clear(&c);
+    key_of(key, "d2");
+    r = req_of("w", key);
+    r.retries = 3;
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.call_id, 8);
+    assert_int_equal(c.attempt, 2);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "2", NULL, 3, 1), TF_OK);
+    tf_claim_clear(&c);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM failed_calls"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls INDEXED BY calls_unsettled"
+                             " WHERE status <> 'succeeded'"), 1);
+    /* a new call after the migration never takes a cleared call's id */
+    key_of(key, "d4");
+    r = req_of("w", key);
+    c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_true(c.call_id > seq);
+    tf_claim_clear(&c);
+}
+
 static void store__open_errors(void **state)
 {
     fx *f = *state;
@@ -994,6 +1071,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(store__refuse_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(store__migrate_from_version_1, setup_no_store, teardown),
+        cmocka_unit_test_setup_teardown(store__migrate_1_to_2_keeps_data, setup_no_store, teardown),
         cmocka_unit_test_setup_teardown(store__open_errors, setup_no_store, teardown),
         cmocka_unit_test_setup_teardown(store__claim_run_finish_hit, setup, teardown),
         cmocka_unit_test_setup_teardown(store__no_cache_runs_again, setup, teardown),
