@@ -18,6 +18,13 @@
 /* Transparent huge page size on x86-64 and arm64 (4 KiB base pages). */
 #define HUGE_PAGE ((size_t)2 << 20)
 
+/*
+ * The result of most command works: one shared text and one shared parsed
+ * node instead of a copy and a tree per entry (never freed, never changed).
+ */
+static char null_text[] = "null";
+static cJSON null_node = {.type = cJSON_NULL};
+
 static uint64_t hex16(const char *key)
 {
     uint64_t v = 0;
@@ -71,10 +78,14 @@ static tf_memo_entry *alloc_slots(size_t cap)
     return p;
 }
 
+/*
+ * Grow fourfold: a preload of many calls then moves the entries twice, not
+ * four times, and touches less fresh memory on the way.
+ */
 static int grow(tf_memo *m)
 {
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    if (cap > SIZE_MAX / sizeof(tf_memo_entry) / 2)
+    size_t cap = m->cap ? m->cap * 4 : 1024;
+    if (cap > SIZE_MAX / sizeof(tf_memo_entry) / 4)
         return -1;
     tf_memo_entry *slots = alloc_slots(cap);
     if (!slots)
@@ -97,17 +108,18 @@ static int grow(tf_memo *m)
 /* Remember a succeeded call (result_json copied). 0, or -1 on ENOMEM. */
 int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json)
 {
-    if (tf_memo_get(m, work, key))
-        return 0;
     if ((m->used + 1) * 4 > m->cap * 3 && grow(m) != 0)
-        return -1;
-    char *copy = strdup(result_json ? result_json : "null");
-    if (!copy)
         return -1;
     uint64_t h = slot_hash(work, key);
     size_t mask = m->cap - 1, i = (size_t)h & mask;
-    while (m->slots[i].hash)
-        i = (i + 1) & mask;
+    for (; m->slots[i].hash; i = (i + 1) & mask) /* one probe finds it or its free slot */
+        if (m->slots[i].hash == h && m->slots[i].work == work && !memcmp(m->slots[i].key, key, 64))
+            return 0;
+    if (!result_json)
+        result_json = null_text;
+    char *copy = !strcmp(result_json, null_text) ? null_text : strdup(result_json);
+    if (!copy)
+        return -1;
     tf_memo_entry *e = &m->slots[i];
     e->hash = h;
     e->work = work;
@@ -121,6 +133,8 @@ int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_j
 /* The parsed result, parsed on first use; NULL on ENOMEM or corrupt text. */
 const cJSON *tf_memo_result(tf_memo_entry *e)
 {
+    if (e->result_json == null_text)
+        return &null_node;
     if (!e->result)
         tf_parse_text(e->result_json, strlen(e->result_json), &e->result, NULL);
     return e->result;
@@ -130,7 +144,8 @@ void tf_memo_clear(tf_memo *m)
 {
     for (size_t i = 0; i < m->cap; i++) {
         if (m->slots[i].hash) {
-            free(m->slots[i].result_json);
+            if (m->slots[i].result_json != null_text)
+                free(m->slots[i].result_json);
             cJSON_Delete(m->slots[i].result);
         }
     }
