@@ -14,7 +14,10 @@
  *    canonical JSON, 'E' error text), an 8-byte big-endian payload length,
  *    the payload. The child then _exit()s, so atexit handlers and stdio
  *    buffers inherited from the scheduler never run or flush twice.
- *  - commands: fork + execvpe without a shell. stdout goes to a pipe the
+ *  - commands: a vfork-style spawn (clone with CLONE_VM | CLONE_VFORK, the
+ *    child making system calls only, over argv, environment and PATH
+ *    candidates the parent prepared) and execve without a shell, searching
+ *    PATH like execvpe. stdout goes to a pipe the
  *    parent reads, tees to the log file and scans for the last non-empty
  *    line (kept in bounded memory); stderr goes straight to the log file.
  *    exec/chdir failures come back over a close-on-exec pipe carrying errno.
@@ -31,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -274,15 +278,68 @@ static void child_run_work(const tf_exec_spec *spec, int fd)
     _exit(failed);
 }
 
-/* The command child: wire fds, chdir, exec. Never returns. */
-static void child_run_command(const tf_exec_spec *spec, char *const *envp, int out_w,
-                              int fail_w, int log_fd)
+/*
+ * Everything the command child needs, prepared by the parent before the
+ * spawn: the child shares the parent's memory (CLONE_VM) and must not
+ * allocate, lock or touch stdio, so it only reads this and makes system
+ * calls.
+ */
+typedef struct spawn_ctx {
+    pid_t parent;           /* the scheduler, for the getppid check */
+    char *const *argv;      /* the command's argv */
+    char *const *envp;      /* its complete environment */
+    char **cands;           /* paths to try with execve, in PATH order, NULL-terminated */
+    char **script_argv;     /* "/bin/sh", <slot for the candidate>, argv[1..], NULL: for ENOEXEC */
+    const char *cwd;        /* folder to change to, or NULL */
+    int out_w;              /* stdout pipe, write end */
+    int fail_w;             /* exec-error pipe, write end (close-on-exec) */
+    int log_fd;             /* log file for stderr, or -1 */
+} spawn_ctx;
+
+/*
+ * Try each candidate like execvpe: a file that is not an executable format
+ * is run by /bin/sh; EACCES is remembered and the search goes on; ENOENT,
+ * ENOTDIR and the like go on; any other error stops it. Returns the errno
+ * to report (only when nothing could be executed).
+ */
+static int child_exec_search(const spawn_ctx *c)
 {
-    fail_w = child_lift(fail_w);
+    int eacces = 0, e = ENOENT;
+    for (char **p = c->cands; *p; p++) {
+        execve(*p, c->argv, c->envp);
+        e = errno;
+        if (e == ENOEXEC) {
+            c->script_argv[1] = *p; /* the parent is suspended until we exec or exit */
+            execve(c->script_argv[0], c->script_argv, c->envp);
+            e = errno;
+        }
+        switch (e) {
+        case EACCES:
+            eacces = 1;
+            break;
+        case ENOENT: case ESTALE: case ENOTDIR: case ENODEV: case ETIMEDOUT:
+            break;
+        default:
+            return e;
+        }
+    }
+    return eacces ? EACCES : e;
+}
+
+/*
+ * The command child, run by clone(CLONE_VM | CLONE_VFORK) on its own stack:
+ * async-signal-safe system calls only (see spawn_ctx). Wires fds, chdir,
+ * exec. Never returns.
+ */
+static int child_run_command(void *arg)
+{
+    const spawn_ctx *c = arg;
+    child_setup(c->parent);
+    int fail_w = child_lift(c->fail_w);
     if (fail_w < 0)
         _exit(127);
-    out_w = child_lift(out_w);
-    log_fd = child_lift(log_fd);
+    int out_w = child_lift(c->out_w);
+    int log_fd = child_lift(c->log_fd);
     if (out_w < 0)
         child_report(fail_w, 's', errno);
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -293,10 +350,10 @@ static void child_run_command(const tf_exec_spec *spec, char *const *envp, int o
         child_report(fail_w, 's', errno);
     if (log_fd >= 0 && dup2(log_fd, 2) < 0)
         child_report(fail_w, 's', errno);
-    if (spec->cwd && chdir(spec->cwd) != 0)
+    if (c->cwd && chdir(c->cwd) != 0)
         child_report(fail_w, 'c', errno);
-    execvpe(spec->argv[0], spec->argv, envp);
-    child_report(fail_w, 'x', errno);
+    child_report(fail_w, 'x', child_exec_search(c));
+    return 127; /* not reached */
 }
 
 /* ---- the parent side -------------------------------------------------- */
@@ -351,6 +408,69 @@ static char **build_env(char *const *extra)
     return env;
 }
 
+/*
+ * The paths execvpe would try for file, in one malloc'd block (the caller
+ * frees the returned array only): file itself if it has a '/', else each
+ * PATH entry of this process joined with it (an empty entry is the working
+ * folder; no PATH means "/bin:/usr/bin", glibc's default). NULL on ENOMEM.
+ */
+static char **exec_candidates(const char *file)
+{
+    const char *path = strchr(file, '/') ? NULL : getenv("PATH");
+    if (!strchr(file, '/') && !path)
+        path = "/bin:/usr/bin";
+    size_t flen = strlen(file), n = 1, bytes = flen + 1;
+    if (path && *file) {
+        n = 1;
+        for (const char *q = path; *q; q++)
+            n += *q == ':';
+        bytes = strlen(path) + n * (flen + 2);
+    }
+    char **v = malloc((n + 1) * sizeof *v + bytes);
+    if (!v)
+        return NULL;
+    char *w = (char *)(v + n + 1);
+    if (!path || !*file) {
+        /* a path, or an empty name (execve reports ENOENT) */
+        memcpy(w, file, flen + 1);
+        v[0] = w;
+        v[1] = NULL;
+        return v;
+    }
+    size_t k = 0;
+    for (const char *q = path;; ) {
+        const char *colon = strchr(q, ':');
+        size_t dlen = colon ? (size_t)(colon - q) : strlen(q);
+        v[k++] = w;
+        memcpy(w, q, dlen);
+        w += dlen;
+        if (dlen)
+            *w++ = '/';
+        memcpy(w, file, flen + 1);
+        w += flen + 1;
+        if (!colon)
+            break;
+        q = colon + 1;
+    }
+    v[k] = NULL;
+    return v;
+}
+
+/* {"/bin/sh", NULL (filled by the child), argv[1..], NULL}, malloc'd; NULL on ENOMEM. */
+static char **script_argv_of(char *const *argv)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **v = calloc(n + 2, sizeof *v);
+    if (!v)
+        return NULL;
+    v[0] = (char *)"/bin/sh";
+    for (size_t i = 1; i < n; i++)
+        v[i + 1] = argv[i];
+    return v;
+}
+
 /* Remember the first log write failure (the execution goes on). */
 static void log_failed(tf_exec *e, int err)
 {
@@ -383,6 +503,52 @@ static void log_header(tf_exec *e, const tf_exec_spec *spec)
             log_failed(e, errno);
     }
     tf_buf_free(&b);
+}
+
+#define TF_EXEC_SPAWN_STACK ((size_t)64 << 10) /* the command child's stack (it only makes system calls) */
+
+/*
+ * Start a command child without copying the scheduler's address space:
+ * clone(CLONE_VM | CLONE_VFORK) runs child_run_command on its own stack in
+ * our memory, and we are suspended until it has exec'd or exited, so the
+ * cost does not grow with the scheduler's heap the way fork's page-table
+ * copy does. Everything the child reads is prepared here first. All
+ * signals are blocked around the clone so that none of our handlers can
+ * run in the child (which shares our memory) before it has reset them.
+ * The read ends of the pipes are close-on-exec, so the child never holds
+ * them past its exec. Returns the pid, or -1 with err filled.
+ */
+static pid_t spawn_command(const tf_exec_spec *spec, char *const *envp, pid_t parent,
+                           int out_w, int fail_w, int log_fd, struct timespec *mono0,
+                           char *err, size_t errlen)
+{
+    spawn_ctx c = {
+        .parent = parent, .argv = spec->argv, .envp = envp, .cwd = spec->cwd,
+        .out_w = out_w, .fail_w = fail_w, .log_fd = log_fd,
+    };
+    c.cands = exec_candidates(spec->argv[0]);
+    c.script_argv = script_argv_of(spec->argv);
+    char *stack = malloc(TF_EXEC_SPAWN_STACK);
+    pid_t pid = -1;
+    if (!c.cands || !c.script_argv || !stack) {
+        set_err(err, errlen, "cannot start '%s': out of memory", spec->argv[0]);
+    } else {
+        sigset_t all, old;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
+        clock_gettime(CLOCK_MONOTONIC, mono0);
+        /* the stack grows down on every architecture Linux runs us on here */
+        pid = clone(child_run_command, stack + TF_EXEC_SPAWN_STACK,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+        int e = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (pid < 0)
+            set_err(err, errlen, "cannot start '%s': %s", spec->argv[0], strerror(e));
+    }
+    free(stack);
+    free(c.cands);
+    free(c.script_argv);
+    return pid;
 }
 
 static void exec_destroy(tf_exec *e)
@@ -464,25 +630,25 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
     }
 
     pid_t parent = getpid();
-    if (!e->is_cmd)
+    pid_t pid;
+    if (e->is_cmd) {
+        pid = spawn_command(spec, envp, parent, p[1], f[1], e->log_fd, &e->mono0, err, errlen);
+        if (pid < 0)
+            goto fail;
+    } else {
         fflush(NULL); /* buffered stdio must not be written by both processes */
-    clock_gettime(CLOCK_MONOTONIC, &e->mono0);
-    pid_t pid = fork();
-    if (pid < 0) {
-        set_err(err, errlen, "cannot fork: %s", strerror(errno));
-        goto fail;
-    }
-    if (pid == 0) {
-        child_setup(parent);
-        if (e->is_cmd) {
-            close(p[0]);
-            close(f[0]);
-            child_run_command(spec, envp, p[1], f[1], e->log_fd);
-        } else {
+        clock_gettime(CLOCK_MONOTONIC, &e->mono0);
+        pid = fork();
+        if (pid < 0) {
+            set_err(err, errlen, "cannot fork: %s", strerror(errno));
+            goto fail;
+        }
+        if (pid == 0) {
+            child_setup(parent);
             close(p[0]);
             child_run_work(spec, p[1]);
+            _exit(127); /* not reached */
         }
-        _exit(127); /* not reached */
     }
 
     /* parent */
