@@ -538,6 +538,16 @@ static int open_db(tf_store *s)
         rc = exec_text(s, "PRAGMA synchronous = NORMAL", "set synchronous mode");
     if (rc == TF_OK)
         rc = exec_text(s, "PRAGMA foreign_keys = ON", "enable foreign keys");
+    /*
+     * Checkpoint every 4000 WAL pages (16 MiB with 4 KiB pages) instead of
+     * SQLite's 1000: a checkpoint syncs the WAL and the database file, and
+     * with ~10 pages written per recorded call the default interval put two
+     * fsyncs on every ~100th claim or finish. Atomicity and crash-consistency
+     * are unchanged (synchronous=NORMAL already leaves the last commits
+     * unsynced until a checkpoint); the WAL file grows to about 16 MiB.
+     */
+    if (rc == TF_OK)
+        rc = exec_text(s, "PRAGMA wal_autocheckpoint = 4000", "set the checkpoint interval");
     if (rc == TF_OK)
         rc = migrate(s);
     return rc;
