@@ -48,7 +48,7 @@ enum {
     ST_LOOKUP, ST_INSERT_CALL, ST_RECLAIM, ST_SET_RETRY_AT,
     ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED,
     ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_SETTLE, ST_FINISH_HIST, ST_HIST_ERROR,
-    ST_DATA_VERSION, ST_LIST, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
+    ST_DATA_VERSION, ST_LIST, ST_LIST_UNSETTLED, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
     ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED,
     ST_COUNT
 };
@@ -127,6 +127,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL
         " ORDER BY created_at DESC, id DESC LIMIT ?7",
+    /* ST_LIST for a status other than succeeded: the repeated condition lets
+       SQLite use the partial index calls_unsettled (schema/0002) */
+    [ST_LIST_UNSETTLED] =
+        "SELECT " CALL_COLS " FROM calls WHERE status = ?2 AND status <> 'succeeded' AND "
+        FILTER_SQL " ORDER BY created_at DESC, id DESC LIMIT ?7",
     [ST_FIND] =
         "SELECT " CALL_COLS " FROM calls WHERE substr(args_sha256, 1, length(?1)) = ?1"
         " ORDER BY created_at DESC, id DESC LIMIT 6",
@@ -142,7 +147,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO clears (at, user, selector, count) VALUES (?1, ?2, ?3, ?4)",
     [ST_RETRY] =
         "UPDATE calls SET failures = 0, next_retry_at = NULL"
-        " WHERE status = 'failed' AND " FILTER_SQL,
+        " WHERE status = 'failed' AND status <> 'succeeded' AND " FILTER_SQL,
     [ST_GC] =
         "DELETE FROM calls WHERE status IN ('succeeded', 'failed', 'interrupted')"
         " AND finished_at < ?1",
@@ -1321,7 +1326,8 @@ int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user)
     if (!has_store(s))
         return TF_ESTATE;
     int rc = TF_OK;
-    sqlite3_stmt *st = stmt(s, ST_LIST, &rc);
+    int unsettled = f->status && strcmp(f->status, "succeeded") != 0;
+    sqlite3_stmt *st = stmt(s, unsettled ? ST_LIST_UNSETTLED : ST_LIST, &rc);
     if (!st)
         return rc;
     char prefix[65], key[65];

@@ -777,6 +777,20 @@ static void store__list_find_history(void **state)
     tf_filter fl = {.status = "succeeded", .limit = 1};
     assert_int_equal(tf_store_list(f->s, &fl, collect, &r), TF_OK);
     assert_int_equal(r.n, 1);
+    /* a status other than succeeded is listed through the partial index, same answer */
+    memset(&r, 0, sizeof r);
+    tf_filter ff = {.status = "failed"};
+    assert_int_equal(tf_store_list(f->s, &ff, collect, &r), TF_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.works[0], "beta");
+    memset(&r, 0, sizeof r);
+    tf_filter ffw = {.status = "failed", .work = "alpha"};
+    assert_int_equal(tf_store_list(f->s, &ffw, collect, &r), TF_OK);
+    assert_int_equal(r.n, 0);
+    memset(&r, 0, sizeof r);
+    tf_filter fs = {.status = "succeeded"};
+    assert_int_equal(tf_store_list(f->s, &fs, collect, &r), TF_OK);
+    assert_int_equal(r.n, 2);
     memset(&r, 0, sizeof r);
     tf_filter fp = {.key_prefix = "ABCD"};
     assert_int_equal(tf_store_list(f->s, &fp, collect, &r), TF_OK);
