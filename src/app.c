@@ -72,6 +72,7 @@ int tf_app_open(const char *db_path, tf_app **out)
         return TF_ENOMEM;
     *out = app;
     app->wake[0] = app->wake[1] = -1;
+    app->reaper.fd = -1;
     if (!db_path || !*db_path)
         return tf_app_fail(app, TF_EINPUT, "no database path given");
     app->db_path = strdup(db_path);
@@ -80,6 +81,9 @@ int tf_app_open(const char *db_path, tf_app **out)
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
     if (pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return tf_app_fail(app, TF_EIO, "cannot create a pipe: %s", strerror(errno));
+    /* Started before the database is opened: the watchdog forks while small. */
+    if (tf_reaper_start(&app->reaper) != 0)
+        return tf_app_fail(app, TF_EIO, "cannot start the watchdog process: %s", strerror(errno));
     int rc = tf_store_open(db_path, &app->store);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", app->store ? tf_store_errmsg(app->store) : "out of memory");
@@ -106,6 +110,7 @@ void tf_app_close(tf_app *app)
     if (!app)
         return;
     tf_running_stop_all(app);
+    tf_reaper_stop(&app->reaper);
     free(app->running);
     tf_app_free_tick_results(app);
     free(app->tick_results);

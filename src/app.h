@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "exec.h"
 #include "hash.h"
+#include "reaper.h"
 #include "store.h"
 
 /* At most this many succeeded calls of a work are read into the memo at once. */
@@ -45,6 +46,7 @@ typedef struct tf_flow {
 /* One execution this process started and has not finished yet. */
 typedef struct tf_running {
     tf_exec *exec;          /* the child */
+    pid_t pgid;             /* its process group (registered with the reaper) */
     tf_work *work;          /* its work */
     char key[65];           /* args_sha256 */
     char *args_json;        /* canonical args, owned */
@@ -93,6 +95,7 @@ struct tf_app {
     int dry_run;            /* decide only, never claim or execute */
     volatile sig_atomic_t stop; /* set by tf_app_stop */
     int wake[2];            /* self-pipe: tf_app_stop writes, the loop polls */
+    tf_reaper reaper;       /* kills our executions' process groups if we die */
     tf_running **running;   /* parallel executions of this process */
     size_t nrunning;        /* count */
     size_t caprunning;      /* allocated */

@@ -55,11 +55,13 @@ static tf_running *find_running(tf_app *app, const tf_work *w, const char *key)
     return NULL;
 }
 
-static void running_free(tf_running *r)
+static void running_free(tf_app *app, tf_running *r)
 {
     if (!r)
         return;
-    tf_exec_free(r->exec);
+    tf_exec_free(r->exec); /* the group is dead after this */
+    if (r->pgid > 0)
+        tf_reaper_forget(&app->reaper, r->pgid);
     free(r->args_json);
     free(r->log_path);
     free(r->error);
@@ -75,7 +77,7 @@ static void remove_running(tf_app *app, tf_running *r)
             break;
         }
     }
-    running_free(r);
+    running_free(app, r);
 }
 
 /* Parallel executions of this process still running. */
@@ -324,10 +326,12 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     if (rc != TF_OK) {
         if (rc == TF_ENOMEM)
             snprintf(err, errlen, "out of memory");
-        running_free(r);
+        running_free(app, r);
         return rc;
     }
     pid_t pid = tf_exec_pid(r->exec);
+    r->pgid = pid; /* every execution leads its own process group */
+    tf_reaper_watch(&app->reaper, pid);
     tf_store_exec_started(app->store, c->history_id, (long)pid, (long)pid, r->log_path);
     *out = r;
     return TF_OK;
@@ -423,7 +427,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
             size_t cap = app->caprunning ? app->caprunning * 2 : 8;
             tf_running **p = realloc(app->running, cap * sizeof *p);
             if (!p) {
-                running_free(r);
+                running_free(app, r);
                 return tf_app_fail(app, TF_ENOMEM, "out of memory");
             }
             app->running = p;
@@ -437,7 +441,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
     rc = finish_running(app, r, stopped);
     if (rc == TF_OK)
         report_done(app, r, out);
-    running_free(r);
+    running_free(app, r);
     if (rc == TF_OK && stopped)
         return tf_app_fail(app, TF_ESTOPPED, "stopped while '%s' was running", w->name);
     return rc;

@@ -540,6 +540,70 @@ static void work__invalid_names_refused(void **state)
     tf_app_close(app);
 }
 
+/* Gone, or a zombie nobody reaped yet (pid 1 here may not reap). */
+static int process_gone(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z';
+}
+
+static void work__killed_scheduler_takes_grandchildren_along(void **state)
+{
+    fixture *f = *state;
+    char pidfile[160], script[400];
+    snprintf(pidfile, sizeof pidfile, "%s/bg.pid", f->dir);
+    snprintf(script, sizeof script, "sleep 60 & echo $! > '%s'; sleep 60", pidfile);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        tf_app *app = NULL;
+        tf_work *w = NULL;
+        const char *argv[] = {"sh", "-c", script, NULL};
+        tf_command cmd = {argv, NULL, NULL};
+        flow_ctx fc = {.args = args_value(1)};
+        if (tf_app_open(f->db, &app) != TF_OK || tf_work_new_command(app, "w", &cmd, NULL, &w) != TF_OK)
+            _exit(3);
+        fc.work = w;
+        tf_flow_add(app, "f", one_work_flow, &fc);
+        tf_loop_opts lo = ticks(1);
+        tf_loop_run(app, &lo, NULL);
+        _exit(0);
+    }
+    pid_t bg = 0;
+    for (int i = 0; i < 500 && bg <= 0; i++) {
+        FILE *fp = fopen(pidfile, "r");
+        if (fp) {
+            if (fscanf(fp, "%d", &bg) != 1)
+                bg = 0;
+            fclose(fp);
+        }
+        if (bg <= 0)
+            usleep(10000);
+    }
+    assert_true(bg > 0);
+    assert_false(process_gone(bg));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    /* Not only the command (parent-death signal) but its own children too. */
+    int gone = 0;
+    for (int i = 0; i < 300 && !gone; i++) {
+        gone = process_gone(bg);
+        if (!gone)
+            usleep(10000);
+    }
+    if (!gone)
+        kill(bg, SIGKILL);
+    assert_true(gone);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(work__parallel_returns_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(work__killed_scheduler_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(work__racing_schedulers_execute_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(work__killed_scheduler_takes_grandchildren_along, setup, teardown),
         cmocka_unit_test_setup_teardown(work__clear_elsewhere_takes_effect_next_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(work__stop_interrupts_running_execution, setup, teardown),
         cmocka_unit_test_setup_teardown(work__bad_args_refused, setup, teardown),
