@@ -81,9 +81,6 @@ int tf_app_open(const char *db_path, tf_app **out)
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
     if (pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return tf_app_fail(app, TF_EIO, "cannot create a pipe: %s", strerror(errno));
-    /* Started before the database is opened: the watchdog forks while small. */
-    if (tf_reaper_start(&app->reaper) != 0)
-        return tf_app_fail(app, TF_EIO, "cannot start the watchdog process: %s", strerror(errno));
     int rc = tf_store_open(db_path, &app->store);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", app->store ? tf_store_errmsg(app->store) : "out of memory");

@@ -5,10 +5,11 @@
  * PR_SET_PDEATHSIG only reaches an execution's direct child; a command that
  * starts its own children (a shell script, a build) would leave them
  * running unsupervised after a SIGKILL of the scheduler. The reaper is
- * forked once per app while the scheduler is still small; the scheduler
+ * forked once per app; the scheduler
  * tells it over a pipe which process groups are live. When the pipe reaches
  * end-of-file or the reaper's parent-death signal arrives, it SIGKILLs every
- * group it was told about and exits.
+ * group it was told about and exits. work.c starts it with the first
+ * execution, so a run in which everything is cached never forks.
  */
 #ifndef TF_REAPER_H
 #define TF_REAPER_H

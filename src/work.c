@@ -318,6 +318,11 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
         spec.cwd = w->cwd;
         spec.log_path = r->log_path;
     }
+    /* The watchdog starts with the first execution: all-cached runs never fork. */
+    if (rc == TF_OK && app->reaper.fd < 0 && tf_reaper_start(&app->reaper) != 0) {
+        snprintf(err, errlen, "cannot start the watchdog process: %s", strerror(errno));
+        rc = TF_EIO;
+    }
     if (rc == TF_OK)
         rc = tf_exec_start(&spec, &r->exec, err, errlen);
     cJSON_Delete(empty);
