@@ -938,31 +938,45 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
     return rc;
 }
 
-int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
+/*
+ * The unlocked read shared by claim and peek: check req (`what` names the
+ * operation in the message), read the clock into *now, look the call up
+ * and decide on its row. On TF_OK *act is the action (out holds the answer
+ * when it is ACT_NONE); on an error out is cleared.
+ */
+static int read_decision(tf_store *s, const tf_claim_req *req, const char *what,
+                         tf_claim *out, int *act, double *now)
 {
     memset(out, 0, sizeof *out);
+    *act = ACT_NONE;
     if (!has_store(s))
         return TF_ESTATE;
     if (!req->work || !req->args_sha256) {
-        set_err(s, "cannot claim a call without a work name and key");
+        set_err(s, "cannot %s without a work name and key", what);
         return TF_EINPUT;
     }
-    double now = now_of(s);
-
-    /* The read-only answer: the cached path, and waits that need no write. */
+    *now = now_of(s);
     sqlite3_stmt *st = NULL;
     int row = 0;
     int rc = lookup(s, req, &st, &row);
     if (rc != TF_OK)
         return rc;
     int died = 0;
-    int act = decide(s, row ? st : NULL, req, now, out, &died, &rc);
+    *act = decide(s, row ? st : NULL, req, *now, out, &died, &rc);
     done(st);
-    if (rc != TF_OK || act == ACT_NONE) {
-        if (rc != TF_OK)
-            tf_claim_clear(out);
+    if (rc != TF_OK)
+        tf_claim_clear(out);
+    return rc;
+}
+
+int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
+{
+    /* The read-only answer: the cached path, and waits that need no write. */
+    double now;
+    int act;
+    int rc = read_decision(s, req, "claim a call", out, &act, &now);
+    if (rc != TF_OK || act == ACT_NONE)
         return rc;
-    }
     tf_claim_clear(out);
 
     /* A fork since open changes who we are: claims must name this process. */
@@ -1599,25 +1613,11 @@ int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha25
 
 int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!has_store(s))
-        return TF_ESTATE;
-    if (!req->work || !req->args_sha256) {
-        set_err(s, "cannot look up a call without a work name and key");
-        return TF_EINPUT;
-    }
-    sqlite3_stmt *st = NULL;
-    int row = 0;
-    int rc = lookup(s, req, &st, &row);
+    double now;
+    int act;
+    int rc = read_decision(s, req, "look up a call", out, &act, &now);
     if (rc != TF_OK)
         return rc;
-    int died = 0;
-    int act = decide(s, row ? st : NULL, req, now_of(s), out, &died, &rc);
-    done(st);
-    if (rc != TF_OK) {
-        tf_claim_clear(out);
-        return rc;
-    }
     if (act == ACT_CLAMP_RETRY)
         out->decision = TF_CLAIM_RETRY_WAIT;
     else if (act != ACT_NONE)
