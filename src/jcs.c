@@ -363,11 +363,9 @@ static int tree_fail(tf_error *err, const jpath *path, const char *fmt, ...)
     path_text(path, where, sizeof where);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(reason, sizeof reason, fmt, ap);
+    tf_json_vreason(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        reason[0] = '\0';
-    n = snprintf(err->msg, sizeof err->msg, "%s: %s", where, reason);
+    int n = snprintf(err->msg, sizeof err->msg, "%s: %s", where, reason);
     if (n < 0 || (size_t)n >= sizeof err->msg)
         memcpy(err->msg + sizeof err->msg - 4, "...", 4);
     err->offset = 0;

@@ -1,6 +1,7 @@
 /*
  * json.c - strict JSON text parser into a read-only arena tree (json.h),
- * the tree's cJSON conversion, UTF-8 validation and line:column positions.
+ * the tree's cJSON conversion, UTF-8 validation, line:column positions and
+ * the "LINE:COL: reason" message formatting jcs.c and pipeline.c share.
  *
  * The parser is recursive descent over the byte buffer. Children of an
  * array or object are collected on a temporary stack and copied into the
@@ -240,6 +241,31 @@ void tf_json_position(const char *text, size_t len, size_t offset, int *line, in
         *column = col > (size_t)0x7fffffff ? 0x7fffffff : (int)col;
 }
 
+void tf_json_vreason(char *reason, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(reason, cap, fmt, ap);
+    if (n < 0)
+        reason[0] = '\0';
+    else if ((size_t)n >= cap)
+        memcpy(reason + cap - 4, "...", 4);
+}
+
+int tf_json_verror(tf_error *err, const char *text, size_t len, size_t offset,
+                   const char *file, const char *fmt, va_list ap)
+{
+    char reason[400];
+    tf_json_vreason(reason, sizeof reason, fmt, ap);
+    tf_json_position(text, len, offset, &err->line, &err->column);
+    err->offset = offset;
+    int n = file ? snprintf(err->msg, sizeof err->msg, "%s:%d:%d: %s", file, err->line,
+                            err->column, reason)
+                 : snprintf(err->msg, sizeof err->msg, "%d:%d: %s", err->line, err->column,
+                            reason);
+    if (n < 0 || (size_t)n >= sizeof err->msg)
+        memcpy(err->msg + sizeof err->msg - 4, "...", 4);
+    return TF_EINPUT;
+}
+
 typedef struct parser {
     const unsigned char *s;     /* the text */
     size_t len;                 /* its length */
@@ -257,23 +283,12 @@ typedef struct parser {
 __attribute__((format(printf, 3, 4)))
 static int fail(parser *p, size_t offset, const char *fmt, ...)
 {
-    tf_error *e = p->err;
-    if (!e)
+    if (!p->err)
         return TF_EINPUT;
-    char reason[400];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(reason, sizeof reason, fmt, ap);
+    tf_json_verror(p->err, (const char *)p->s, p->len, offset, NULL, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        reason[0] = '\0';
-    else if ((size_t)n >= sizeof reason)
-        memcpy(reason + sizeof reason - 4, "...", 4);
-    tf_json_position((const char *)p->s, p->len, offset, &e->line, &e->column);
-    e->offset = offset;
-    n = snprintf(e->msg, sizeof e->msg, "%d:%d: %s", e->line, e->column, reason);
-    if (n < 0 || (size_t)n >= sizeof e->msg)
-        memcpy(e->msg + sizeof e->msg - 4, "...", 4);
     return TF_EINPUT;
 }
 

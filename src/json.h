@@ -9,6 +9,7 @@
 #ifndef TF_JSON_H
 #define TF_JSON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,5 +84,22 @@ int tf_jcs_keycmp(const char *a, size_t alen, const char *b, size_t blen);
  * NULL) set to the offset of the first byte of the invalid sequence.
  */
 int tf_utf8_valid(const char *s, size_t len, size_t *bad);
+
+/*
+ * Format fmt with ap into reason (cap bytes, cap >= 4); a reason too long
+ * for it ends in "...". The one formatter of the JSON, canonicalization
+ * and pipeline error reports.
+ */
+void tf_json_vreason(char *reason, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/*
+ * Fill err for a problem at byte offset of text (len bytes): offset, line,
+ * column and msg "FILE:LINE:COL: reason", or "LINE:COL: reason" when file
+ * is NULL (a long message is cut with "..."). Returns TF_EINPUT.
+ */
+int tf_json_verror(tf_error *err, const char *text, size_t len, size_t offset,
+                   const char *file, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 
 #endif

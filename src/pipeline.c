@@ -158,21 +158,10 @@ typedef struct ld {
 __attribute__((format(printf, 3, 4)))
 static int lerr(ld *c, size_t offset, const char *fmt, ...)
 {
-    char reason[400];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(reason, sizeof reason, fmt, ap);
+    tf_json_verror(c->err, c->text, c->len, offset, c->path, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        reason[0] = '\0';
-    else if ((size_t)n >= sizeof reason)
-        memcpy(reason + sizeof reason - 4, "...", 4);
-    tf_json_position(c->text, c->len, offset, &c->err->line, &c->err->column);
-    c->err->offset = offset;
-    n = snprintf(c->err->msg, sizeof c->err->msg, "%s:%d:%d: %s", c->path, c->err->line,
-                 c->err->column, reason);
-    if (n < 0 || (size_t)n >= sizeof c->err->msg)
-        memcpy(c->err->msg + sizeof c->err->msg - 4, "...", 4);
     return TF_EINPUT;
 }
 
