@@ -3,7 +3,8 @@
  *
  * Owns the canonical writer for parsed trees (tf_jcs_node) and for cJSON
  * trees (tf_jcs_tree, the per-call hot path), the member-name order
- * (tf_jcs_keycmp: UTF-16 code units), string escaping (tf_jcs_string), and
+ * (tf_jcs_keycmp: UTF-16 code units), string escaping (tf_jcs_string and
+ * its byte table tf_json_esc, which the parser in json.c reads too), and
  * the public entries tf_canon_text / tf_canon_tree / tf_parse_text /
  * tf_hash_text / tf_hash_tree.
  *
@@ -86,8 +87,8 @@ static inline int putn(tf_buf *b, const char *s, size_t n)
     return 0;
 }
 
-/* 0: copy; 1: non-ASCII (copy, validated for untrusted input); else the escape letter. */
-static const unsigned char esc[256] = {
+/* Each byte's meaning inside a string literal: see json.h. */
+const unsigned char tf_json_esc[256] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
     0, 0, '"', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -121,8 +122,8 @@ static int put_str(const char *str, size_t len, tf_buf *out, size_t *bad)
     *d++ = '"';
     size_t i = 0, run = 0;
     for (;;) {
-        while (i < len && esc[s[i]] <= 1) {
-            if (esc[s[i]] == 1 && bad) {
+        while (i < len && tf_json_esc[s[i]] <= 1) {
+            if (tf_json_esc[s[i]] == 1 && bad) {
                 size_t start = i;
                 while (i < len && s[i] >= 0x80)
                     i++;
@@ -147,7 +148,7 @@ static int put_str(const char *str, size_t len, tf_buf *out, size_t *bad)
         if (tf_buf_reserve(out, (len - i) + 6 + 1) != 0)
             return TF_ENOMEM;
         d = out->data + out->len;
-        unsigned char c = s[i], e = esc[c];
+        unsigned char c = s[i], e = tf_json_esc[c];
         *d++ = '\\';
         if (e == 'u') {
             static const char hx[] = "0123456789abcdef";

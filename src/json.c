@@ -348,26 +348,6 @@ static inline void skip_ws(parser *p)
     p->pos = i;
 }
 
-/* Bytes that end a plain run inside a string: '"', '\\', controls, non-ASCII. */
-static const unsigned char str_stop[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* '"' */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* '\\' */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-};
-
 static int hexval(unsigned c)
 {
     if (c >= '0' && c <= '9')
@@ -428,7 +408,7 @@ static int parse_string(parser *p, const char **out, size_t *out_len)
 {
     const unsigned char *s = p->s;
     size_t n = p->len, open = p->pos, i = open + 1;
-    while (i < n && !str_stop[s[i]])
+    while (i < n && !tf_json_esc[s[i]])
         i++;
     if (i < n && s[i] == '"') {
         /* plain ASCII without escapes: copy straight from the text */
@@ -447,7 +427,7 @@ static int parse_string(parser *p, const char **out, size_t *out_len)
     tf_buf_reset(b);
     size_t run = open + 1;
     for (;;) {
-        while (i < n && !str_stop[s[i]])
+        while (i < n && !tf_json_esc[s[i]])
             i++;
         if (i > run && tf_buf_append(b, s + run, i - run) != 0)
             return nomem(p);

@@ -86,6 +86,14 @@ int tf_jcs_keycmp(const char *a, size_t alen, const char *b, size_t blen);
 int tf_utf8_valid(const char *s, size_t len, size_t *bad);
 
 /*
+ * What each byte means inside a JSON string literal (jcs.c): 0 plain
+ * ASCII, copied as is; 1 a byte of a non-ASCII UTF-8 sequence; else the
+ * letter of its escape ('u' for \u00xx). Nonzero ends a plain run, for
+ * the parser (json.c) as for the writer.
+ */
+extern const unsigned char tf_json_esc[256];
+
+/*
  * Format fmt with ap into reason (cap bytes, cap >= 4); a reason too long
  * for it ends in "...". The one formatter of the JSON, canonicalization
  * and pipeline error reports.
