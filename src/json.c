@@ -748,83 +748,104 @@ static int check_duplicates(parser *p, const tf_jnode *obj)
     return fail(p, dup->key_offset, "duplicate member name \"%s\"", shown);
 }
 
+/* Consume byte c at p->pos (then whitespace) if it is there; 1 if it was. */
+static int eat(parser *p, unsigned char c)
+{
+    if (p->pos >= p->len || p->s[p->pos] != c)
+        return 0;
+    p->pos++;
+    skip_ws(p);
+    return 1;
+}
+
+/*
+ * Enter the array or object (type) whose opening bracket is at p->pos:
+ * check the depth, step over the bracket and whitespace. *empty is 1 when
+ * the closing bracket follows at once (it is consumed).
+ */
+static int open_container(parser *p, tf_jnode *node, tf_jtype type, unsigned char close,
+                          int *empty)
+{
+    if (++p->depth > TF_JSON_MAX_DEPTH)
+        return fail(p, p->pos, "nesting deeper than %d levels", TF_JSON_MAX_DEPTH);
+    node->type = type;
+    p->pos++;
+    skip_ws(p);
+    *empty = p->pos < p->len && p->s[p->pos] == close;
+    if (*empty)
+        p->pos++;
+    return TF_OK;
+}
+
+/*
+ * After an element (whitespace skipped): a ',' means another follows
+ * (*more = 1), the closing bracket ends the container (*more = 0);
+ * anything else is reported with `expected`.
+ */
+static int after_element(parser *p, unsigned char close, const char *expected, int *more)
+{
+    *more = eat(p, ',');
+    if (*more)
+        return TF_OK;
+    if (p->pos < p->len && p->s[p->pos] == close) {
+        p->pos++;
+        return TF_OK;
+    }
+    return unexpected(p, p->pos, expected);
+}
+
 static int parse_array(parser *p, tf_jnode *node)
 {
     size_t open = p->pos, base = p->sp;
-    int rc;
-    if (++p->depth > TF_JSON_MAX_DEPTH)
-        return fail(p, open, "nesting deeper than %d levels", TF_JSON_MAX_DEPTH);
-    node->type = TF_J_ARRAY;
-    p->pos++;
-    skip_ws(p);
-    if (p->pos < p->len && p->s[p->pos] == ']') {
-        p->pos++;
-    } else {
-        for (;;) {
-            tf_jnode kid;
-            if ((rc = parse_value(p, &kid)) != TF_OK || (rc = push(p, &kid)) != TF_OK)
-                return rc;
-            skip_ws(p);
-            if (p->pos < p->len && p->s[p->pos] == ',') {
-                p->pos++;
-                skip_ws(p);
-                continue;
-            }
-            if (p->pos < p->len && p->s[p->pos] == ']') {
-                p->pos++;
-                break;
-            }
-            return unexpected(p, p->pos, "expected ',' or ']'");
-        }
+    int rc, empty, more;
+    if ((rc = open_container(p, node, TF_J_ARRAY, ']', &empty)) != TF_OK)
+        return rc;
+    for (more = !empty; more;) {
+        tf_jnode kid;
+        if ((rc = parse_value(p, &kid)) != TF_OK || (rc = push(p, &kid)) != TF_OK)
+            return rc;
+        skip_ws(p);
+        if ((rc = after_element(p, ']', "expected ',' or ']'", &more)) != TF_OK)
+            return rc;
     }
     p->depth--;
     return close_container(p, node, base, open);
 }
 
+/* Parse the member "name": value at p->pos into *kid (key fields set). */
+static int parse_member(parser *p, tf_jnode *kid)
+{
+    if (p->pos >= p->len || p->s[p->pos] != '"')
+        return unexpected(p, p->pos, "expected a member name string");
+    const char *key;
+    size_t key_len, key_offset = p->pos;
+    int rc = parse_string(p, &key, &key_len);
+    if (rc != TF_OK)
+        return rc;
+    skip_ws(p);
+    if (!eat(p, ':'))
+        return unexpected(p, p->pos, "expected ':' after member name");
+    if ((rc = parse_value(p, kid)) != TF_OK)
+        return rc;
+    kid->key = key;
+    kid->key_len = key_len;
+    kid->key_offset = key_offset;
+    return TF_OK;
+}
+
 static int parse_object(parser *p, tf_jnode *node)
 {
     size_t open = p->pos, base = p->sp;
-    int rc;
-    if (++p->depth > TF_JSON_MAX_DEPTH)
-        return fail(p, open, "nesting deeper than %d levels", TF_JSON_MAX_DEPTH);
-    node->type = TF_J_OBJECT;
-    p->pos++;
-    skip_ws(p);
-    if (p->pos < p->len && p->s[p->pos] == '}') {
-        p->pos++;
-    } else {
-        for (;;) {
-            if (p->pos >= p->len || p->s[p->pos] != '"')
-                return unexpected(p, p->pos, "expected a member name string");
-            tf_jnode kid;
-            const char *key;
-            size_t key_len, key_offset = p->pos;
-            if ((rc = parse_string(p, &key, &key_len)) != TF_OK)
-                return rc;
-            skip_ws(p);
-            if (p->pos >= p->len || p->s[p->pos] != ':')
-                return unexpected(p, p->pos, "expected ':' after member name");
-            p->pos++;
-            skip_ws(p);
-            if ((rc = parse_value(p, &kid)) != TF_OK)
-                return rc;
-            kid.key = key;
-            kid.key_len = key_len;
-            kid.key_offset = key_offset;
-            if ((rc = push(p, &kid)) != TF_OK)
-                return rc;
-            skip_ws(p);
-            if (p->pos < p->len && p->s[p->pos] == ',') {
-                p->pos++;
-                skip_ws(p);
-                continue;
-            }
-            if (p->pos < p->len && p->s[p->pos] == '}') {
-                p->pos++;
-                break;
-            }
-            return unexpected(p, p->pos, "expected ',' or '}'");
-        }
+    int rc, empty, more;
+    if ((rc = open_container(p, node, TF_J_OBJECT, '}', &empty)) != TF_OK)
+        return rc;
+    for (more = !empty; more;) {
+        tf_jnode kid;
+        if ((rc = parse_member(p, &kid)) != TF_OK || (rc = push(p, &kid)) != TF_OK)
+            return rc;
+        skip_ws(p);
+        if ((rc = after_element(p, '}', "expected ',' or '}'", &more)) != TF_OK)
+            return rc;
     }
     p->depth--;
     if ((rc = close_container(p, node, base, open)) != TF_OK)
