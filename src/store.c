@@ -292,15 +292,13 @@ static void done(sqlite3_stmt *st)
  */
 static int step(tf_store *s, sqlite3_stmt *st)
 {
-    double t0 = 0;
+    double t0 = mono(); /* the budget includes SQLite's own busy timeout */
     for (;;) {
         int src = sqlite3_step(st);
         int prim = src & 0xff;
         if (prim != SQLITE_BUSY && prim != SQLITE_LOCKED)
             return src;
-        if (t0 == 0)
-            t0 = mono();
-        else if (mono() - t0 >= s->busy_total)
+        if (mono() - t0 >= s->busy_total)
             return src;
         sqlite3_reset(st);
         struct timespec pause = {0, 2 * 1000 * 1000};
@@ -556,7 +554,8 @@ static int open_db(tf_store *s)
     /* Reads through a memory map: no pread per page on the cached path. */
     if (rc == TF_OK)
         rc = exec_text(s, "PRAGMA mmap_size = 268435456", "map the database");
-    if (rc == TF_OK)
+    /* Only an out-of-date schema takes the write lock: ls and cached runs never wait on writers here. */
+    if (rc == TF_OK && uv < tf_schema_count)
         rc = migrate(s);
     return rc;
 }
