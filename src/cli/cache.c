@@ -212,11 +212,9 @@ static int misuse(void (*usage)(FILE *), const char *fmt, ...) __attribute__((fo
 static int misuse(void (*usage)(FILE *), const char *fmt, ...)
 {
     va_list ap;
-    fputs("tickflow: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    tf_cli_verr(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     usage(stderr);
     return TF_EXIT_USAGE;
 }

@@ -11,6 +11,7 @@
 #ifndef TF_CLI_H
 #define TF_CLI_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
 enum {
@@ -41,6 +42,9 @@ int cmd_status(int argc, char **argv);  /* cache.c */
 
 /* Print "tickflow: " + message + newline to stderr (printf-style). */
 void tf_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* tf_cli_err with a va_list, for helpers that print more after the message. */
+void tf_cli_verr(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Map a library result code to an exit code. */
 int tf_cli_exit_for(int rc);

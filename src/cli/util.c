@@ -11,14 +11,19 @@
 #include "tickflow.h"
 #include "cli.h"
 
+void tf_cli_verr(const char *fmt, va_list ap)
+{
+    fputs("tickflow: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void tf_cli_err(const char *fmt, ...)
 {
     va_list ap;
-    fputs("tickflow: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    tf_cli_verr(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int tf_cli_exit_for(int rc)
