@@ -112,6 +112,8 @@ void tf_app_close(tf_app *app)
     tf_app_free_tick_results(app);
     free(app->tick_results);
     tf_memo_clear(&app->memo);
+    tf_memo_clear(&app->once_ok);
+    tf_memo_clear(&app->once_failed);
     for (size_t i = 0; i < app->nworks; i++)
         work_free(app->works[i]);
     free(app->works);

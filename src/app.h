@@ -101,6 +101,9 @@ struct tf_app {
     size_t caprunning;      /* allocated */
     unsigned max_parallel;  /* loop option; 0 = no limit */
     tf_memo memo;           /* succeeded calls seen by this process */
+    int until_idle;         /* the loop runs until idle (--once): non-cached calls run once per loop */
+    tf_memo once_ok;        /* until_idle: non-cached calls that succeeded in this loop run, with results */
+    tf_memo once_failed;    /* until_idle: non-cached calls that failed in this loop run, with errors */
     int64_t data_version;   /* store's data_version when the memo was last trusted */
     tf_buf canon;           /* scratch: canonical args of the current call */
     tf_hasher hasher;       /* reusable SHA-256 context */

@@ -102,6 +102,7 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
     if (!(opts->interval >= 0))
         return tf_app_fail(app, TF_EINPUT, "tick interval must be >= 0");
     app->max_parallel = opts->max_parallel;
+    app->until_idle = opts->until_idle;
     int rc = TF_OK;
     uint64_t ticks = 0;
     for (;;) {
@@ -120,6 +121,9 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
     }
     if (failed)
         *failed = app->failed;
+    app->until_idle = 0;
+    tf_memo_clear(&app->once_ok);
+    tf_memo_clear(&app->once_failed);
     if (rc == TF_ESTOPPED || app->stop) {
         tf_running_stop_all(app);
         return tf_app_fail(app, TF_ESTOPPED, "stopped");

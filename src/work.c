@@ -130,6 +130,10 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
     }
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    if (app->until_idle && !w->opts.cache_calls
+        && tf_memo_put(ok ? &app->once_ok : &app->once_failed, w->index, r->key,
+                       ok ? res->result_json : f.error) != 0)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
     if (ok) {
         r->status = TF_CALL_SUCCEEDED;
         if (w->opts.cache_calls && tf_memo_put(&app->memo, w->index, r->key, res->result_json) != 0)
@@ -487,6 +491,33 @@ static int report_decision(tf_app *app, tf_work *w, tf_claim *c, tf_call *out)
     }
 }
 
+/*
+ * Until idle (--once), a work without cache runs once per loop run: a call
+ * it already executed in this run is answered with that outcome, or the
+ * loop would never become idle. Returns 1 when *out was filled.
+ */
+static int report_once(tf_app *app, tf_work *w, tf_call *out)
+{
+    tf_memo_entry *e = (tf_memo_entry *)tf_memo_get(&app->once_ok, w->index, out->key);
+    if (e) {
+        out->status = TF_CALL_SUCCEEDED;
+        out->cached = 1;
+        out->result = tf_memo_result(e);
+        tf_app_emit(app, w, out->key, app->canon.data, "cached", NULL, 0, 0, NULL, NULL);
+        return 1;
+    }
+    e = (tf_memo_entry *)tf_memo_get(&app->once_failed, w->index, out->key);
+    if (e) {
+        out->status = TF_CALL_FAILED;
+        out->cached = 1;
+        out->error = keep_text(app, e->result_json);
+        app->failed++;
+        tf_app_emit(app, w, out->key, app->canon.data, "failed", e->result_json, 0, 0, NULL, NULL);
+        return 1;
+    }
+    return 0;
+}
+
 /* A parallel execution of this process for the same call: report it. */
 static int report_running(tf_app *app, tf_running *r, tf_call *out)
 {
@@ -581,6 +612,8 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
     tf_running *r = find_running(app, w, out->key);
     if (r)
         return report_running(app, r, out);
+    if (!w->opts.cache_calls && app->until_idle && report_once(app, w, out))
+        return TF_OK;
     if (w->opts.parallel && app->max_parallel && tf_running_live(app) >= app->max_parallel) {
         /* Not claimed: another tick (or another runner) takes it. */
         out->status = TF_CALL_RUNNING;

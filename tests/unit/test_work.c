@@ -254,6 +254,26 @@ static void work__no_cache_runs_every_call(void **state)
     cJSON_Delete(fc.args);
 }
 
+static void work__no_cache_runs_once_per_run_until_idle(void **state)
+{
+    fixture *f = *state;
+    work_ctx wc = {f->counter, 0, 0};
+    tf_work_opts wo;
+    tf_work_opts_init(&wo);
+    wo.cache_calls = 0;
+    flow_ctx fc = {.args = args_value(1), .calls_per_tick = 2};
+    tf_loop_opts lo = until_idle();
+    /* Ends (it used to tick for ever) after one execution per argument set. */
+    assert_int_equal(run_app(f, counting_work, &wc, &wo, &fc, &lo, NULL), TF_OK);
+    assert_int_equal(count_lines(f->counter), 1);
+    assert_int_equal(fc.last.status, TF_CALL_SUCCEEDED);
+    assert_string_equal(fc.result_text, "{\"echo\":{\"value\":1},\"n\":1}");
+    /* The next run executes it again: no cache across runs. */
+    assert_int_equal(run_app(f, counting_work, &wc, &wo, &fc, &lo, NULL), TF_OK);
+    assert_int_equal(count_lines(f->counter), 2);
+    cJSON_Delete(fc.args);
+}
+
 static void work__version_change_runs_again(void **state)
 {
     fixture *f = *state;
@@ -611,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(work__persists_across_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(work__new_args_run_once_each, setup, teardown),
         cmocka_unit_test_setup_teardown(work__no_cache_runs_every_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(work__no_cache_runs_once_per_run_until_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(work__version_change_runs_again, setup, teardown),
         cmocka_unit_test_setup_teardown(work__failure_retried_then_gives_up, setup, teardown),
         cmocka_unit_test_setup_teardown(work__failure_then_success_on_retry, setup, teardown),
