@@ -294,9 +294,29 @@ static int print_json(const char *cmd, cJSON *doc)
 
 /* ---- owned copies of rows ------------------------------------------------- */
 
-static char *dup_or_null(const char *s)
+/* A malloc'd copy of s (NULL stays NULL); sets *oom when the copy fails. */
+static const char *copy_str(const char *s, int *oom)
 {
-    return s ? strdup(s) : NULL;
+    char *c = s ? strdup(s) : NULL;
+    if (s && !c)
+        *oom = 1;
+    return c;
+}
+
+/*
+ * The array v of n elements of size bytes (capacity *cap), with room for
+ * one more: v itself, or v reallocated (first elements the first time).
+ * NULL when out of memory: v is untouched and still the caller's.
+ */
+static void *grow(void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(v, c * size);
+    if (p)
+        *cap = c;
+    return p;
 }
 
 static void free_str(const char *s)
@@ -345,34 +365,27 @@ static int rows_add(const tf_call_row *r, void *user)
     rs->total++;
     if (rs->keep && rs->n >= rs->keep)
         return 0;
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 32;
-        tf_call_row *v = realloc(rs->v, cap * sizeof *v);
-        if (!v) {
-            rs->oom = 1;
-            return 1;
-        }
-        rs->v = v;
-        rs->cap = cap;
+    tf_call_row *v = grow(rs->v, rs->n, &rs->cap, sizeof *v, 32);
+    if (!v) {
+        rs->oom = 1;
+        return 1;
     }
+    rs->v = v;
+    int oom = 0;
     tf_call_row c = *r;
-    c.work = dup_or_null(r->work);
-    c.version = dup_or_null(r->version);
-    c.args_sha256 = dup_or_null(r->args_sha256);
-    c.args_json = dup_or_null(r->args_json);
-    c.status = dup_or_null(r->status);
-    c.result_json = dup_or_null(r->result_json);
-    c.error = dup_or_null(r->error);
-    c.created_at = dup_or_null(r->created_at);
-    c.started_at = dup_or_null(r->started_at);
-    c.finished_at = dup_or_null(r->finished_at);
-    c.runner_host = dup_or_null(r->runner_host);
-    c.log_path = dup_or_null(r->log_path);
-    if (!c.work || !c.args_sha256 || !c.status || (r->version && !c.version) ||
-        (r->args_json && !c.args_json) || (r->result_json && !c.result_json) ||
-        (r->error && !c.error) || (r->created_at && !c.created_at) ||
-        (r->started_at && !c.started_at) || (r->finished_at && !c.finished_at) ||
-        (r->runner_host && !c.runner_host) || (r->log_path && !c.log_path)) {
+    c.work = copy_str(r->work, &oom);
+    c.version = copy_str(r->version, &oom);
+    c.args_sha256 = copy_str(r->args_sha256, &oom);
+    c.args_json = copy_str(r->args_json, &oom);
+    c.status = copy_str(r->status, &oom);
+    c.result_json = copy_str(r->result_json, &oom);
+    c.error = copy_str(r->error, &oom);
+    c.created_at = copy_str(r->created_at, &oom);
+    c.started_at = copy_str(r->started_at, &oom);
+    c.finished_at = copy_str(r->finished_at, &oom);
+    c.runner_host = copy_str(r->runner_host, &oom);
+    c.log_path = copy_str(r->log_path, &oom);
+    if (oom || !c.work || !c.args_sha256 || !c.status) {
         row_free(&c);
         rs->oom = 1;
         return 1;
@@ -389,17 +402,20 @@ typedef struct hist {
     int oom;                /* a copy failed */
 } hist;
 
+static void hist_row_free(tf_history_row *r)
+{
+    free_str(r->status);
+    free_str(r->started_at);
+    free_str(r->finished_at);
+    free_str(r->runner_host);
+    free_str(r->error);
+    free_str(r->log_path);
+}
+
 static void hist_free(hist *h)
 {
-    for (size_t i = 0; i < h->n; i++) {
-        tf_history_row *r = &h->v[i];
-        free_str(r->status);
-        free_str(r->started_at);
-        free_str(r->finished_at);
-        free_str(r->runner_host);
-        free_str(r->error);
-        free_str(r->log_path);
-    }
+    for (size_t i = 0; i < h->n; i++)
+        hist_row_free(&h->v[i]);
     free(h->v);
     memset(h, 0, sizeof *h);
 }
@@ -408,30 +424,26 @@ static void hist_free(hist *h)
 static int hist_add(const tf_history_row *r, void *user)
 {
     hist *h = user;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 8;
-        tf_history_row *v = realloc(h->v, cap * sizeof *v);
-        if (!v) {
-            h->oom = 1;
-            return 1;
-        }
-        h->v = v;
-        h->cap = cap;
-    }
-    tf_history_row c = *r;
-    c.status = dup_or_null(r->status);
-    c.started_at = dup_or_null(r->started_at);
-    c.finished_at = dup_or_null(r->finished_at);
-    c.runner_host = dup_or_null(r->runner_host);
-    c.error = dup_or_null(r->error);
-    c.log_path = dup_or_null(r->log_path);
-    h->v[h->n++] = c; /* freed by hist_free even if a copy failed */
-    if ((r->status && !c.status) || (r->started_at && !c.started_at) ||
-        (r->finished_at && !c.finished_at) || (r->runner_host && !c.runner_host) ||
-        (r->error && !c.error) || (r->log_path && !c.log_path)) {
+    tf_history_row *v = grow(h->v, h->n, &h->cap, sizeof *v, 8);
+    if (!v) {
         h->oom = 1;
         return 1;
     }
+    h->v = v;
+    int oom = 0;
+    tf_history_row c = *r;
+    c.status = copy_str(r->status, &oom);
+    c.started_at = copy_str(r->started_at, &oom);
+    c.finished_at = copy_str(r->finished_at, &oom);
+    c.runner_host = copy_str(r->runner_host, &oom);
+    c.error = copy_str(r->error, &oom);
+    c.log_path = copy_str(r->log_path, &oom);
+    if (oom) {
+        hist_row_free(&c);
+        h->oom = 1;
+        return 1;
+    }
+    h->v[h->n++] = c;
     return 0;
 }
 
