@@ -267,6 +267,38 @@ static int lib_fail(const char *cmd, tf_app *app, int rc)
     return tf_cli_exit_for(rc);
 }
 
+/*
+ * The exit code of a tf_calls_* call (result rc) that filled a copy list
+ * (oom: a copy failed): 0 when both went well, else the error printed.
+ */
+static int listed(const char *cmd, tf_app *app, int rc, int oom)
+{
+    if (oom) {
+        tf_cli_err("%s: out of memory", cmd);
+        return TF_EXIT_IO;
+    }
+    return rc == TF_OK ? 0 : lib_fail(cmd, app, rc);
+}
+
+/* A whole number in 1..1e9 (--limit, --attempt) into *out; -1 if it is not one. */
+static int parse_count(const char *text, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < 1 || v > 1000000000L)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* The wider of w and the text s (column widths). */
+static int wider(int w, const char *s)
+{
+    int n = (int)strlen(s);
+    return n > w ? n : w;
+}
+
 /* Write stdout out; 0, or TF_EXIT_IO with the error printed. */
 static int flush_out(const char *cmd)
 {
@@ -546,6 +578,26 @@ static cJSON *rows_json(const rows *rs)
     return a;
 }
 
+/*
+ * {"dry_run", "count"[, "calls": the rows]} of clear and gc; "calls" only
+ * when calls is not NULL. NULL when out of memory.
+ */
+static cJSON *count_doc(int dry, int64_t count, const rows *calls)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = calls ? rows_json(calls) : NULL;
+    if (!o || (calls && !a)) {
+        cJSON_Delete(a);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    cJSON_AddBoolToObject(o, "dry_run", dry);
+    cJSON_AddNumberToObject(o, "count", (double)count);
+    if (a)
+        cJSON_AddItemToObject(o, "calls", a);
+    return o;
+}
+
 /* ---- the calls table ----------------------------------------------------- */
 
 /* Print rows as an aligned table: KEY WORK STATUS ATTEMPTS CREATED DURATION ARGS. */
@@ -553,9 +605,8 @@ static void print_table(const rows *rs)
 {
     int ww = (int)strlen("WORK"), sw = (int)strlen("STATUS");
     for (size_t i = 0; i < rs->n; i++) {
-        int w = (int)strlen(rs->v[i].work), s = (int)strlen(rs->v[i].status);
-        ww = w > ww ? w : ww;
-        sw = s > sw ? s : sw;
+        ww = wider(ww, rs->v[i].work);
+        sw = wider(sw, rs->v[i].status);
     }
     printf("%-12s  %-*s  %-*s  %8s  %-24s  %9s  %s\n", "KEY", ww, "WORK", sw, "STATUS",
            "ATTEMPTS", "CREATED", "DURATION", "ARGS");
@@ -624,14 +675,10 @@ int cmd_ls(int argc, char **argv)
                 return TF_EXIT_USAGE;
             f.since = since;
             break;
-        case 'n': {
-            char *end = NULL;
-            errno = 0;
-            limit = strtol(optarg, &end, 10);
-            if (end == optarg || *end || errno || limit < 1 || limit > 1000000000L)
+        case 'n':
+            if (parse_count(optarg, &limit) != 0)
                 return misuse(ls_usage, "ls: --limit: '%s' is not a positive count", optarg);
             break;
-        }
         case 'j': json = 1; break;
         case 'h': ls_usage(stdout); return TF_EXIT_OK;
         default: return bad_option("ls", c, argv, ls_usage);
@@ -648,14 +695,10 @@ int cmd_ls(int argc, char **argv)
         return ex;
     rows rs = {0};
     rs.keep = (size_t)limit;
-    int rc = tf_calls_list(app, &f, rows_add, &rs);
-    if (rc == TF_OK && rs.oom)
-        rc = TF_ENOMEM;
-    if (rc != TF_OK) {
-        ex = rs.oom ? (tf_cli_err("ls: out of memory"), TF_EXIT_IO) : lib_fail("ls", app, rc);
-    } else if (json) {
+    ex = listed("ls", app, tf_calls_list(app, &f, rows_add, &rs), rs.oom);
+    if (!ex && json) {
         ex = print_json("ls", rows_json(&rs));
-    } else {
+    } else if (!ex) {
         print_table(&rs);
         if (rs.total > rs.n)
             printf("... %zu more (--limit N to see them)\n", rs.total - rs.n);
@@ -690,6 +733,36 @@ static int find_call(const char *cmd, tf_app *app, const char *prefix, rows *rs)
     if (rc == TF_ENOTFOUND || rc == TF_EAMBIGUOUS)
         return TF_EXIT_FAILED;
     return tf_cli_exit_for(rc);
+}
+
+/*
+ * The one call whose key starts with prefix (into *rs, as find_call) and
+ * its attempts (into *h). 0, or the exit code with the error printed.
+ */
+static int find_with_history(const char *cmd, tf_app *app, const char *prefix, rows *rs,
+                             hist *h)
+{
+    int ex = find_call(cmd, app, prefix, rs);
+    if (ex)
+        return ex;
+    return listed(cmd, app, tf_calls_history(app, rs->v[0].id, hist_add, h), h->oom);
+}
+
+/*
+ * The one operand KEY-PREFIX of cmd (show, logs) into *prefix: 0, or
+ * TF_EXIT_USAGE with the misuse and usage printed.
+ */
+static int prefix_operand(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
+                          const char **prefix)
+{
+    if (argc - optind != 1)
+        return misuse(usage, "%s: %s", cmd,
+                      optind < argc ? "too many arguments" : "no key prefix given");
+    *prefix = argv[optind];
+    if (!valid_prefix(*prefix))
+        return misuse(usage, "%s: key prefix '%s' must be 4 to 64 hexadecimal digits", cmd,
+                      *prefix);
+    return 0;
 }
 
 /* ---- tickflow show ------------------------------------------------------------ */
@@ -758,9 +831,8 @@ static void print_call(const tf_call_row *r, const hist *h)
         return;
     for (size_t i = 0; i < h->n; i++) {
         runner_text(h->v[i].runner_host, h->v[i].runner_pid, runners[i]);
-        int s = (int)strlen(or_dash(h->v[i].status)), w = (int)strlen(runners[i]);
-        sw = s > sw ? s : sw;
-        rw = w > rw ? w : rw;
+        sw = wider(sw, or_dash(h->v[i].status));
+        rw = wider(rw, runners[i]);
     }
     printf("  %7s  %-*s  %-24s  %9s  %-*s  %-10s  %s\n", "ATTEMPT", sw, "STATUS", "STARTED",
            "DURATION", rw, "RUNNER", "EXIT", "ERROR");
@@ -800,11 +872,9 @@ int cmd_show(int argc, char **argv)
         default: return bad_option("show", c, argv, show_usage);
         }
     }
-    if (argc - optind != 1)
-        return misuse(show_usage, "show: %s", optind < argc ? "too many arguments" : "no key prefix given");
-    const char *prefix = argv[optind];
-    if (!valid_prefix(prefix))
-        return misuse(show_usage, "show: key prefix '%s' must be 4 to 64 hexadecimal digits", prefix);
+    const char *prefix;
+    if (prefix_operand("show", argc, argv, show_usage, &prefix) != 0)
+        return TF_EXIT_USAGE;
 
     tf_app *app;
     int ex = open_db("show", db, &app);
@@ -812,14 +882,7 @@ int cmd_show(int argc, char **argv)
         return ex;
     rows rs = {0};
     hist h = {0};
-    ex = find_call("show", app, prefix, &rs);
-    if (!ex) {
-        int rc = tf_calls_history(app, rs.v[0].id, hist_add, &h);
-        if (rc == TF_OK && h.oom)
-            rc = TF_ENOMEM;
-        if (rc != TF_OK)
-            ex = h.oom ? (tf_cli_err("show: out of memory"), TF_EXIT_IO) : lib_fail("show", app, rc);
-    }
+    ex = find_with_history("show", app, prefix, &rs, &h);
     if (!ex && json) {
         cJSON *o = row_json(&rs.v[0]);
         cJSON *a = o ? cJSON_AddArrayToObject(o, "history") : NULL;
@@ -907,23 +970,17 @@ int cmd_logs(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
-        case 'a': {
-            char *end = NULL;
-            errno = 0;
-            attempt = strtol(optarg, &end, 10);
-            if (end == optarg || *end || errno || attempt < 1 || attempt > 1000000000L)
+        case 'a':
+            if (parse_count(optarg, &attempt) != 0)
                 return misuse(logs_usage, "logs: --attempt: '%s' is not a positive number", optarg);
             break;
-        }
         case 'h': logs_usage(stdout); return TF_EXIT_OK;
         default: return bad_option("logs", c, argv, logs_usage);
         }
     }
-    if (argc - optind != 1)
-        return misuse(logs_usage, "logs: %s", optind < argc ? "too many arguments" : "no key prefix given");
-    const char *prefix = argv[optind];
-    if (!valid_prefix(prefix))
-        return misuse(logs_usage, "logs: key prefix '%s' must be 4 to 64 hexadecimal digits", prefix);
+    const char *prefix;
+    if (prefix_operand("logs", argc, argv, logs_usage, &prefix) != 0)
+        return TF_EXIT_USAGE;
 
     tf_app *app;
     int ex = open_db("logs", db, &app);
@@ -931,14 +988,7 @@ int cmd_logs(int argc, char **argv)
         return ex;
     rows rs = {0};
     hist h = {0};
-    ex = find_call("logs", app, prefix, &rs);
-    if (!ex) {
-        int rc = tf_calls_history(app, rs.v[0].id, hist_add, &h);
-        if (rc == TF_OK && h.oom)
-            rc = TF_ENOMEM;
-        if (rc != TF_OK)
-            ex = h.oom ? (tf_cli_err("logs: out of memory"), TF_EXIT_IO) : lib_fail("logs", app, rc);
-    }
+    ex = find_with_history("logs", app, prefix, &rs, &h);
     if (!ex) {
         const tf_history_row *a = NULL;
         for (size_t i = 0; i < h.n; i++)
@@ -980,6 +1030,28 @@ static int confirm(int64_t n)
         return 0;
     line[strcspn(line, "\r\n")] = '\0';
     return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+}
+
+/* 1 (with the refusal printed) when stdin is no terminal to ask on. */
+static int cannot_ask(const char *cmd)
+{
+    if (isatty(STDIN_FILENO))
+        return 0;
+    tf_cli_err("%s: refusing without --yes (stdin is not a terminal)", cmd);
+    return 1;
+}
+
+/*
+ * For --key: find the one call of prefix (copied into *found, which must
+ * outlive f) and narrow f to exactly its full key. 0, or the exit code.
+ */
+static int narrow_to_key(const char *cmd, tf_app *app, const char *prefix, rows *found,
+                         tf_filter *f)
+{
+    int ex = find_call(cmd, app, prefix, found);
+    if (!ex)
+        f->key_prefix = found->v[0].args_sha256;
+    return ex;
 }
 
 /* Who runs this: the effective user's name, else $USER, else "uid N". */
@@ -1137,10 +1209,8 @@ int cmd_clear(int argc, char **argv)
         return misuse(clear_usage, "clear: say what to clear: --work, --key, --args, --status,"
                       " --before or --all");
     int ask = !dry && !yes;
-    if (ask && !isatty(STDIN_FILENO)) {
-        tf_cli_err("clear: refusing without --yes (stdin is not a terminal)");
+    if (ask && cannot_ask("clear"))
         return TF_EXIT_USAGE;
-    }
 
     tf_app *app;
     int ex = open_db("clear", db, &app);
@@ -1150,11 +1220,8 @@ int cmd_clear(int argc, char **argv)
     char user[256];
     user_name(user);
     int64_t count = 0;
-    if (key) {
-        ex = find_call("clear", app, key, &found);
-        if (!ex)
-            f.key_prefix = found.v[0].args_sha256; /* the full key: exactly that call */
-    }
+    if (key)
+        ex = narrow_to_key("clear", app, key, &found, &f);
     if (!ex && ask) {
         int rc = tf_calls_clear(app, &f, user, s.text, 1, NULL, NULL, &count);
         if (rc != TF_OK)
@@ -1166,24 +1233,10 @@ int cmd_clear(int argc, char **argv)
     }
     if (!ex) {
         int rc = tf_calls_clear(app, &f, user, s.text, dry, rows_add, &rs, &count);
-        if (rc == TF_OK && rs.oom)
-            rc = TF_ENOMEM;
-        if (rc != TF_OK) {
-            ex = rs.oom ? (tf_cli_err("clear: out of memory"), TF_EXIT_IO) : lib_fail("clear", app, rc);
-        } else if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON *a = rows_json(&rs);
-            if (o && a) {
-                cJSON_AddBoolToObject(o, "dry_run", dry);
-                cJSON_AddNumberToObject(o, "count", (double)count);
-                cJSON_AddItemToObject(o, "calls", a);
-            } else {
-                cJSON_Delete(a);
-                cJSON_Delete(o);
-                o = NULL;
-            }
-            ex = print_json("clear", o);
-        } else {
+        ex = listed("clear", app, rc, rs.oom);
+        if (!ex && json) {
+            ex = print_json("clear", count_doc(dry, count, &rs));
+        } else if (!ex) {
             if (dry) {
                 if (rs.n)
                     print_table(&rs);
@@ -1260,11 +1313,8 @@ int cmd_retry(int argc, char **argv)
     if (ex)
         return ex;
     rows found = {0};
-    if (key) {
-        ex = find_call("retry", app, key, &found);
-        if (!ex)
-            f.key_prefix = found.v[0].args_sha256;
-    }
+    if (key)
+        ex = narrow_to_key("retry", app, key, &found, &f);
     if (!ex) {
         int64_t count = 0;
         int rc = tf_calls_retry(app, &f, &count);
@@ -1384,10 +1434,8 @@ int cmd_gc(int argc, char **argv)
     if (age <= 0)
         return misuse(gc_usage, "gc: --older-than DURATION is required");
     int ask = !dry && !yes;
-    if (ask && !isatty(STDIN_FILENO)) {
-        tf_cli_err("gc: refusing without --yes (stdin is not a terminal)");
+    if (ask && cannot_ask("gc"))
         return TF_EXIT_USAGE;
-    }
 
     tf_app *app;
     int ex = open_db("gc", db, &app);
@@ -1400,11 +1448,7 @@ int cmd_gc(int argc, char **argv)
     int64_t count = 0;
     if (dry || ask) {
         gc_scan g = {cutoff, &rs};
-        int rc = tf_calls_list(app, NULL, gc_pick, &g);
-        if (rc == TF_OK && rs.oom)
-            rc = TF_ENOMEM;
-        if (rc != TF_OK)
-            ex = rs.oom ? (tf_cli_err("gc: out of memory"), TF_EXIT_IO) : lib_fail("gc", app, rc);
+        ex = listed("gc", app, tf_calls_list(app, NULL, gc_pick, &g), rs.oom);
         count = (int64_t)rs.n;
         if (!ex && ask && count > 0 && !confirm(count)) {
             tf_cli_err("gc: nothing deleted");
@@ -1417,19 +1461,7 @@ int cmd_gc(int argc, char **argv)
             ex = lib_fail("gc", app, rc);
     }
     if (!ex && json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON *a = dry ? rows_json(&rs) : NULL;
-        if (o && (a || !dry)) {
-            cJSON_AddBoolToObject(o, "dry_run", dry);
-            cJSON_AddNumberToObject(o, "count", (double)count);
-            if (a)
-                cJSON_AddItemToObject(o, "calls", a);
-        } else {
-            cJSON_Delete(a);
-            cJSON_Delete(o);
-            o = NULL;
-        }
-        ex = print_json("gc", o);
+        ex = print_json("gc", count_doc(dry, count, dry ? &rs : NULL));
     } else if (!ex) {
         if (dry) {
             if (rs.n)
@@ -1493,13 +1525,9 @@ int cmd_status(int argc, char **argv)
     rows rs = {0};
     tf_filter f = {0};
     f.status = "running";
-    int rc = tf_calls_list(app, &f, rows_add, &rs);
-    if (rc == TF_OK && rs.oom)
-        rc = TF_ENOMEM;
+    ex = listed("status", app, tf_calls_list(app, &f, rows_add, &rs), rs.oom);
     double now = now_epoch();
-    if (rc != TF_OK) {
-        ex = rs.oom ? (tf_cli_err("status: out of memory"), TF_EXIT_IO) : lib_fail("status", app, rc);
-    } else if (json) {
+    if (!ex && json) {
         cJSON *a = rows_json(&rs);
         for (size_t i = 0; a && i < rs.n; i++) {
             double t;
@@ -1508,10 +1536,10 @@ int cmd_status(int argc, char **argv)
             add_num_or_null(o, "elapsed", ok ? micro(now - t) : 0, !ok);
         }
         ex = print_json("status", a);
-    } else if (rs.n == 0) {
+    } else if (!ex && rs.n == 0) {
         printf("nothing running\n");
         ex = flush_out("status");
-    } else {
+    } else if (!ex) {
         int ww = (int)strlen("WORK"), rw = (int)strlen("RUNNER");
         char (*runners)[300] = calloc(rs.n, sizeof *runners);
         if (!runners) {
@@ -1520,9 +1548,8 @@ int cmd_status(int argc, char **argv)
         }
         for (size_t i = 0; runners && i < rs.n; i++) {
             runner_text(rs.v[i].runner_host, rs.v[i].runner_pid, runners[i]);
-            int w = (int)strlen(rs.v[i].work), r = (int)strlen(runners[i]);
-            ww = w > ww ? w : ww;
-            rw = r > rw ? r : rw;
+            ww = wider(ww, rs.v[i].work);
+            rw = wider(rw, runners[i]);
         }
         if (runners) {
             printf("%-*s  %-12s  %7s  %-*s  %-24s  %s\n", ww, "WORK", "KEY", "ATTEMPT", rw,
