@@ -8,7 +8,9 @@
  * Destructive commands (clear, gc) ask "delete N calls? [y/N]" on a
  * terminal and refuse without --yes when standard input is not one.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -1397,6 +1399,55 @@ static int gc_pick(const tf_call_row *r, void *user)
     return rows_add(r, g->out);
 }
 
+/* Delete "*.log" files directly under dir last written before `before`; count them. */
+static long prune_log_folder(const char *dir, double before)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || strcmp(de->d_name + len - 4, ".log"))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
+            && (double)st.st_mtime < before && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * gc also removes old execution logs: every .log file in "<db>.logs/WORK" last
+ * written before the cutoff (a running execution's log is being written,
+ * so it is never that old). Returns how many files went.
+ */
+static long prune_logs(const char *db_path, double before)
+{
+    char root[4096], sub[4096 + 256];
+    if ((size_t)snprintf(root, sizeof root, "%s.logs", db_path) >= sizeof root)
+        return 0;
+    DIR *d = opendir(root);
+    if (!d)
+        return 0;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", root, de->d_name) < sizeof sub)
+            n += prune_log_folder(sub, before);
+    }
+    closedir(d);
+    return n;
+}
+
 int cmd_gc(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1446,6 +1497,7 @@ int cmd_gc(int argc, char **argv)
     iso_of(before, cutoff);
     rows rs = {0};
     int64_t count = 0;
+    long logs = 0;
     if (dry || ask) {
         gc_scan g = {cutoff, &rs};
         ex = listed("gc", app, tf_calls_list(app, NULL, gc_pick, &g), rs.oom);
@@ -1459,6 +1511,8 @@ int cmd_gc(int argc, char **argv)
         int rc = tf_calls_gc(app, before, &count);
         if (rc != TF_OK)
             ex = lib_fail("gc", app, rc);
+        else
+            logs = prune_logs(tf_cli_db_path(db, NULL), before);
     }
     if (!ex && json) {
         ex = print_json("gc", count_doc(dry, count, dry ? &rs : NULL));
@@ -1469,8 +1523,8 @@ int cmd_gc(int argc, char **argv)
             printf("would delete %lld call%s finished before %s\n", (long long)count,
                    count == 1 ? "" : "s", cutoff);
         } else {
-            printf("deleted %lld call%s finished before %s\n", (long long)count,
-                   count == 1 ? "" : "s", cutoff);
+            printf("deleted %lld call%s finished before %s, and %ld log file%s\n",
+                   (long long)count, count == 1 ? "" : "s", cutoff, logs, logs == 1 ? "" : "s");
         }
         ex = flush_out("gc");
     }

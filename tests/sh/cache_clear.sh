@@ -197,12 +197,16 @@ has_out "^deleted 0 calls finished before "
 [ "$(calls)" = 5 ] || fail "gc deleted fresh calls"
 # age the failed calls by 40 days (gc compares finished_at)
 q "update calls set finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-40 days') where work = 'boom'"
+mkdir -p "$db.logs/old" && : > "$db.logs/old/a.log" && : > "$db.logs/old/b.log" && touch -d '40 days ago' "$db.logs/old/a.log"
 expect 0 "$T" gc --db "$db" --older-than 30d --dry-run
+[ -f "$db.logs/old/a.log" ] || fail "gc --dry-run deleted a log file"
 has_out "^would delete 3 calls finished before "
 [ "$(calls)" = 5 ] || fail "gc --dry-run deleted"
 expect 0 "$T" gc --db "$db" --older-than 4w --yes --json
 [ "$(js 'j.dry_run + " " + j.count')" = "false 3" ] || fail "gc --json"
 [ "$(q "select count(*) from calls where work = 'boom'")" = 0 ] && [ "$(calls)" = 2 ] || fail "gc"
+[ ! -e "$db.logs/old/a.log" ] || fail "gc kept a 40-day-old log file"
+[ -f "$db.logs/old/b.log" ] || fail "gc deleted a fresh log file"
 no_orphans
 expect 0 "$T" gc --db "$db" --older-than 720h --yes
 has_out "^deleted 0 calls"
