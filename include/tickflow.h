@@ -323,6 +323,9 @@ typedef int (*tf_hist_fn)(const tf_history_row *row, void *user);  /* non-zero s
 /* The calls matching f, newest first. TF_OK even when none match. */
 int tf_calls_list(tf_app *app, const tf_filter *f, tf_row_fn fn, void *user);
 
+/* How many calls match f (its limit is ignored). */
+int tf_calls_count(tf_app *app, const tf_filter *f, int64_t *count);
+
 /*
  * The one call whose key starts with prefix (hex, at least 4 digits):
  * TF_ENOTFOUND, or TF_EAMBIGUOUS when several match (the message lists

@@ -350,6 +350,7 @@ int tf_work_set_command(tf_work *w, const tf_command *cmd, const tf_work_opts *o
     w->opts.version = version;
     tf_memo_clear(&app->memo); /* keys of the old version must not answer */
     w->preloaded = 0;
+    w->misses = w->preload_after = 0;
     return TF_OK;
 }
 

@@ -18,6 +18,8 @@
 
 /* At most this many succeeded calls of a work are read into the memo at once. */
 #define TF_MEMO_PRELOAD_MAX 1000000
+/* A table of at most this many calls is read whole on a work's first miss. */
+#define TF_MEMO_PRELOAD_SMALL 200000
 
 /* Seconds a claim lives without renewal; renewed every third of it. */
 #define TF_LEASE_SECONDS 30.0
@@ -34,6 +36,8 @@ struct tf_work {
     char **env;             /* command: NULL-terminated NAME=value, owned, or NULL */
     char *cwd;              /* command: folder, owned, or NULL */
     int preloaded;          /* its succeeded calls were read into the memo once */
+    int64_t misses;         /* memo misses of this work before its preload */
+    int64_t preload_after;  /* preload once misses reach this (0 = not decided yet) */
 };
 
 /* A registered flow. */

@@ -49,7 +49,7 @@ enum {
     ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED,
     ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_SETTLE, ST_FINISH_HIST, ST_HIST_ERROR,
     ST_DATA_VERSION, ST_LIST, ST_LIST_UNSETTLED, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
-    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED,
+    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_ROW_ESTIMATE, ST_COUNT_ROWS,
     ST_COUNT
 };
 
@@ -154,6 +154,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = ?1 AND args_sha256 <> ?2"
         " ORDER BY coalesce(started_at, created_at) DESC, id DESC LIMIT 1",
+    [ST_COUNT_ROWS] = "SELECT count(*) FROM calls WHERE " FILTER_SQL,
+    [ST_ROW_ESTIMATE] = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM calls",
     [ST_EACH_SUCCEEDED] =
         "SELECT args_sha256, result_json FROM calls"
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
@@ -1356,6 +1358,28 @@ int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user)
     return rc;
 }
 
+int tf_store_count(tf_store *s, const tf_filter *f, int64_t *count)
+{
+    *count = 0;
+    if (!has_store(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    sqlite3_stmt *st = stmt(s, ST_COUNT_ROWS, &rc);
+    if (!st)
+        return rc;
+    char prefix[65], key[65];
+    rc = bind_filter(s, st, f, prefix, key);
+    if (rc == TF_OK) {
+        int src = step(s, st);
+        if (src == SQLITE_ROW)
+            *count = sqlite3_column_int64(st, 0);
+        else
+            rc = db_err(s, src, "count calls");
+    }
+    done(st);
+    return rc;
+}
+
 int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
 {
     if (!has_store(s))
@@ -1647,6 +1671,24 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
     }
     if (src != SQLITE_DONE)
         rc = db_err(s, src, "read succeeded calls");
+    done(st);
+    return rc;
+}
+
+int tf_store_row_estimate(tf_store *s, int64_t *rows)
+{
+    *rows = 0;
+    if (!has_store(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    sqlite3_stmt *st = stmt(s, ST_ROW_ESTIMATE, &rc);
+    if (!st)
+        return rc;
+    int src = step(s, st);
+    if (src == SQLITE_ROW)
+        *rows = sqlite3_column_int64(st, 0);
+    else
+        rc = db_err(s, src, "estimate the number of calls");
     done(st);
     return rc;
 }

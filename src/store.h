@@ -138,6 +138,9 @@ int tf_store_data_version(tf_store *s, int64_t *version);
 /* Rows matching f, newest first. */
 int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user);
 
+/* How many rows match f (f->limit ignored). */
+int tf_store_count(tf_store *s, const tf_filter *f, int64_t *count);
+
 /* The one row whose key starts with prefix: TF_ENOTFOUND, or TF_EAMBIGUOUS (message lists candidates). */
 int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user);
 
@@ -167,6 +170,12 @@ int tf_store_gc(tf_store *s, double before, int64_t *count);
 typedef int (*tf_succeeded_fn)(const char *args_sha256, const char *result_json, void *user);
 int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
                             tf_succeeded_fn fn, void *user);
+
+/*
+ * An upper estimate of the rows in calls (ids are never reused, so the
+ * span of ids), read in O(log n). For sizing decisions only.
+ */
+int tf_store_row_estimate(tf_store *s, int64_t *rows);
 
 /* Canonical args of the work's most recent call other than args_sha256 (malloc'd, caller frees), or NULL. */
 int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256, char **args_json);

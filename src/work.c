@@ -542,10 +542,28 @@ static int preload_one(const char *key, const char *result_json, void *user)
 }
 
 /*
- * The first time a process misses the memo for a work, read that work's
- * succeeded calls (up to TF_MEMO_PRELOAD_MAX) in one statement: one scan
- * instead of a point lookup per call. Later misses (after another
- * connection wrote and the memo was emptied) go back to point lookups.
+ * Whether a memo miss of w should read all of w's succeeded calls now.
+ * One scan costs about what a few point lookups cost per row, so it pays
+ * when the flow will ask for a good share of the table: at once for a
+ * small table (a foreach over thousands of cached items), and for a large
+ * one only after misses reached 1/32 of its rows (a flow asking for 10,000
+ * of 1,000,000 calls keeps its point lookups and starts in milliseconds).
+ */
+static int preload_due(tf_app *app, tf_work *w)
+{
+    if (!w->preload_after) {
+        int64_t rows = 0;
+        if (tf_store_row_estimate(app->store, &rows) != TF_OK)
+            rows = TF_MEMO_PRELOAD_SMALL + 1;
+        w->preload_after = rows <= TF_MEMO_PRELOAD_SMALL ? 1 : rows / 32;
+    }
+    return ++w->misses >= w->preload_after;
+}
+
+/*
+ * Read w's succeeded calls (up to TF_MEMO_PRELOAD_MAX) in one statement,
+ * once per process and work; later misses (after another connection wrote
+ * and the memo was emptied) go back to point lookups.
  */
 static int memo_preload(tf_app *app, tf_work *w)
 {
@@ -594,7 +612,7 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
 
     if (w->opts.cache_calls) {
         const tf_memo_entry *e = tf_memo_get(&app->memo, w->index, out->key);
-        if (!e && !w->preloaded) {
+        if (!e && !w->preloaded && preload_due(app, w)) {
             rc = memo_preload(app, w);
             if (rc != TF_OK)
                 return rc;

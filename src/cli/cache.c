@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -697,13 +698,17 @@ int cmd_ls(int argc, char **argv)
         return ex;
     rows rs = {0};
     rs.keep = (size_t)limit;
+    f.limit = limit > 0 && limit < INT_MAX ? (int)limit + 1 : 0; /* one more: count the rest? */
     ex = listed("ls", app, tf_calls_list(app, &f, rows_add, &rs), rs.oom);
+    int64_t total = (int64_t)rs.total;
+    if (!ex && rs.total > rs.n)
+        ex = listed("ls", app, tf_calls_count(app, &f, &total), 0);
     if (!ex && json) {
         ex = print_json("ls", rows_json(&rs));
     } else if (!ex) {
         print_table(&rs);
-        if (rs.total > rs.n)
-            printf("... %zu more (--limit N to see them)\n", rs.total - rs.n);
+        if (total > (int64_t)rs.n)
+            printf("... %lld more (--limit N to see them)\n", (long long)(total - (int64_t)rs.n));
         ex = flush_out("ls");
     }
     rows_free(&rs);
