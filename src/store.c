@@ -49,7 +49,7 @@ enum {
     ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED,
     ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_SETTLE, ST_FINISH_HIST, ST_HIST_ERROR,
     ST_DATA_VERSION, ST_LIST, ST_LIST_UNSETTLED, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
-    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_ROW_ESTIMATE, ST_COUNT_ROWS,
+    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_EACH_SUCCEEDED_SCAN, ST_ROW_ESTIMATE, ST_COUNT_ROWS,
     ST_COUNT
 };
 
@@ -158,6 +158,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROW_ESTIMATE] = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM calls",
     [ST_EACH_SUCCEEDED] =
         "SELECT args_sha256, result_json FROM calls"
+        " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
+    /* The same as one sequential pass over the table: faster for small tables. */
+    [ST_EACH_SUCCEEDED_SCAN] =
+        "SELECT args_sha256, result_json FROM calls NOT INDEXED"
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
 };
 
@@ -1649,12 +1653,12 @@ int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out)
 }
 
 int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
-                            tf_succeeded_fn fn, void *user)
+                            int scan, tf_succeeded_fn fn, void *user)
 {
     if (!has_store(s))
         return TF_ESTATE;
     int rc = TF_OK;
-    sqlite3_stmt *st = stmt(s, ST_EACH_SUCCEEDED, &rc);
+    sqlite3_stmt *st = stmt(s, scan ? ST_EACH_SUCCEEDED_SCAN : ST_EACH_SUCCEEDED, &rc);
     if (!st)
         return rc;
     bind_text(st, 1, work);

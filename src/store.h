@@ -165,11 +165,13 @@ int tf_store_gc(tf_store *s, double before, int64_t *count);
 /*
  * The succeeded calls of one work version, at most limit of them, for
  * warming an in-memory view: fn(args_sha256, result_json, user) per row
- * (strings valid during the call; non-zero from fn stops early).
+ * (strings valid during the call; non-zero from fn stops early). scan: read
+ * the table in one sequential pass instead of through the key index
+ * (faster when the table is small or mostly this work's).
  */
 typedef int (*tf_succeeded_fn)(const char *args_sha256, const char *result_json, void *user);
 int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
-                            tf_succeeded_fn fn, void *user);
+                            int scan, tf_succeeded_fn fn, void *user);
 
 /*
  * An upper estimate of the rows in calls (ids are never reused, so the

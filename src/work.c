@@ -568,8 +568,9 @@ static int preload_due(tf_app *app, tf_work *w)
 static int memo_preload(tf_app *app, tf_work *w)
 {
     w->preloaded = 1;
+    int small = w->preload_after == 1; /* see preload_due: a small table is scanned whole */
     int rc = tf_store_each_succeeded(app->store, w->name, w->version, TF_MEMO_PRELOAD_MAX,
-                                     preload_one, w);
+                                     small, preload_one, w);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
     return TF_OK;
