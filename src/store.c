@@ -1235,21 +1235,32 @@ int tf_store_finish(tf_store *s, const tf_finish *f)
     return TF_OK;
 }
 
-int tf_store_data_version(tf_store *s, int64_t *version)
+/* Step a bound statement that returns one integer into *out; rewinds it. */
+static int step_int64(tf_store *s, sqlite3_stmt *st, const char *what, int64_t *out)
+{
+    int rc = TF_OK;
+    int src = step(s, st);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = db_err(s, src, what);
+    done(st);
+    return rc;
+}
+
+/* Run statement id (no parameters), which returns one integer. */
+static int query_int64(tf_store *s, int id, const char *what, int64_t *out)
 {
     if (!has_store(s))
         return TF_ESTATE;
     int rc = TF_OK;
-    sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, &rc);
-    if (!st)
-        return rc;
-    int src = step(s, st);
-    if (src == SQLITE_ROW)
-        *version = sqlite3_column_int64(st, 0);
-    else
-        rc = db_err(s, src, "read the data version");
-    done(st);
-    return rc;
+    sqlite3_stmt *st = stmt(s, id, &rc);
+    return st ? step_int64(s, st, what, out) : rc;
+}
+
+int tf_store_data_version(tf_store *s, int64_t *version)
+{
+    return query_int64(s, ST_DATA_VERSION, "read the data version", version);
 }
 
 /* ---- inspection ----------------------------------------------------------- */
@@ -1373,15 +1384,11 @@ int tf_store_count(tf_store *s, const tf_filter *f, int64_t *count)
         return rc;
     char prefix[65], key[65];
     rc = bind_filter(s, st, f, prefix, key);
-    if (rc == TF_OK) {
-        int src = step(s, st);
-        if (src == SQLITE_ROW)
-            *count = sqlite3_column_int64(st, 0);
-        else
-            rc = db_err(s, src, "count calls");
+    if (rc != TF_OK) {
+        done(st);
+        return rc;
     }
-    done(st);
-    return rc;
+    return step_int64(s, st, "count calls", count);
 }
 
 int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
@@ -1682,17 +1689,5 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
 int tf_store_row_estimate(tf_store *s, int64_t *rows)
 {
     *rows = 0;
-    if (!has_store(s))
-        return TF_ESTATE;
-    int rc = TF_OK;
-    sqlite3_stmt *st = stmt(s, ST_ROW_ESTIMATE, &rc);
-    if (!st)
-        return rc;
-    int src = step(s, st);
-    if (src == SQLITE_ROW)
-        *rows = sqlite3_column_int64(st, 0);
-    else
-        rc = db_err(s, src, "estimate the number of calls");
-    done(st);
-    return rc;
+    return query_int64(s, ST_ROW_ESTIMATE, "estimate the number of calls", rows);
 }
