@@ -292,24 +292,39 @@ static void done(sqlite3_stmt *st)
     }
 }
 
+/* SQLite's own busy timeout for one try: what is left of the budget, at most 5 s. */
+static int busy_ms(double left)
+{
+    return left <= 0 ? 0 : left < 5.0 ? (int)(left * 1000.0) + 1 : 5000;
+}
+
 /*
  * Step st, retrying SQLITE_BUSY (after SQLite's own busy timeout ran out)
- * until busy_total seconds have passed. Returns the SQLite code.
+ * until busy_total seconds have passed in all: each retry gives SQLite only
+ * what is left of the budget. Returns the SQLite code.
  */
 static int step(tf_store *s, sqlite3_stmt *st)
 {
-    double t0 = mono(); /* the budget includes SQLite's own busy timeout */
+    double t0 = mono();
+    int shortened = 0;
+    int src;
     for (;;) {
-        int src = sqlite3_step(st);
+        src = sqlite3_step(st);
         int prim = src & 0xff;
         if (prim != SQLITE_BUSY && prim != SQLITE_LOCKED)
-            return src;
-        if (mono() - t0 >= s->busy_total)
-            return src;
+            break;
+        double left = s->busy_total - (mono() - t0);
+        if (left <= 0)
+            break;
         sqlite3_reset(st);
+        sqlite3_busy_timeout(s->db, busy_ms(left));
+        shortened = 1;
         struct timespec pause = {0, 2 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    if (shortened)
+        sqlite3_busy_timeout(s->db, busy_ms(s->busy_total));
+    return src;
 }
 
 /* Run a statement that returns no rows (or whose rows are ignored). */
@@ -519,7 +534,7 @@ static int open_db(tf_store *s)
         return TF_EDB;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    int ms = s->busy_total < 5.0 ? (int)(s->busy_total * 1000.0) : 5000;
+    int ms = busy_ms(s->busy_total);
     sqlite3_busy_timeout(s->db, ms);
 
     /* version and table count from one snapshot: a concurrent opener may be migrating */
@@ -623,7 +638,7 @@ void tf_store_set_busy_limit(tf_store *s, double seconds)
 {
     s->busy_total = seconds > 0 ? seconds : 0;
     if (s->db) {
-        int ms = s->busy_total < 5.0 ? (int)(s->busy_total * 1000.0) : 5000;
+        int ms = busy_ms(s->busy_total);
         sqlite3_busy_timeout(s->db, ms);
     }
 }

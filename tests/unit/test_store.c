@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -960,6 +961,53 @@ static void store__busy_reported(void **state)
     assert_int_equal(c.decision, TF_CLAIM_RUN);
 }
 
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Regression (fault campaign): opening an up-to-date database took the write lock. */
+static void store__open_does_not_wait_for_writers(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tf_store *s2 = NULL;
+    double t0 = now_mono();
+    assert_int_equal(tf_store_open(f->path, &s2), TF_OK);
+    assert_true(now_mono() - t0 < 2.0);
+    tf_filter all = {0};
+    rows rr = {0};
+    assert_int_equal(tf_store_list(s2, &all, collect, &rr), TF_OK);
+    tf_store_close(s2);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Regression (fault campaign): the busy budget ran 5 s longer than it said. */
+static void store__busy_budget_includes_sqlite_timeout(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tf_store_set_busy_limit(f->s, 5.5); /* SQLite's own timeout is then 5 s */
+    char key[65];
+    key_of(key, "78");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c;
+    double t0 = now_mono();
+    assert_int_equal(tf_store_claim(f->s, &r, &c), TF_EBUSY);
+    double took = now_mono() - t0;
+    assert_true(took >= 5.0);
+    assert_true(took < 8.0); /* it was 10.5 s: 5 s inside SQLite, then 5.5 s more */
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 /* ---- a race of processes --------------------------------------------------- */
 
 /*
@@ -1100,6 +1148,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__gc_settled_only, setup, teardown),
         cmocka_unit_test_setup_teardown(store__data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(store__busy_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__open_does_not_wait_for_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__busy_budget_includes_sqlite_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(store__race_one_run, setup_no_store, teardown),
         cmocka_unit_test(proc__self_and_alive),
     };
