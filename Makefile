@@ -56,8 +56,8 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRC))
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_HELPERS := $(wildcard tests/unit/helpers/*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
-BENCH_SRC := $(wildcard bench/*.c)
-BENCHES  := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCHES  := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
 .PHONY: all test unit shtest asan valgrind bench fuzz demo install uninstall clean check-full check-reliability deps
@@ -104,8 +104,8 @@ $(B)/tools/%: tests/tools/%.c $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
-# Benchmark programs (bench/*.c), run by scripts/bench-all.
-$(B)/bench/%: bench/%.c $(LIB) | $(DEPS_OK)
+# Benchmark programs (tests/bench/*.c), run by scripts/bench-all.
+$(B)/bench/%: tests/bench/%.c $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
@@ -159,7 +159,7 @@ install: all
 	install -m 0644 man/tickflow.1 $(DESTDIR)$(MANDIR)/man1/tickflow.1
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	  -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TF_VERSION "\(.*\)"/\1/p' include/tickflow.h)|' \
-	  tickflow.pc.in > $(DESTDIR)$(PCDIR)/tickflow.pc
+	  scripts/tickflow.pc.in > $(DESTDIR)$(PCDIR)/tickflow.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tickflow $(DESTDIR)$(LIBDIR)/libtickflow.a \
