@@ -77,7 +77,7 @@ static int sleep_until(tf_app *app, double until)
         fds[n].revents = 0;
         double timeout = wake - now;
         int ms = timeout > 3600 ? 3600000 : (int)(timeout * 1000.0 + 0.999);
-        int ready = poll(fds, (nfds_t)n + 1, ms < 0 ? 0 : ms);
+        poll(fds, (nfds_t)n + 1, ms < 0 ? 0 : ms); /* woken by any fd, or the timeout */
         if (fds[n].revents & POLLIN) {
             char sink[64];
             while (read(app->wake[0], sink, sizeof sink) > 0)
@@ -89,7 +89,6 @@ static int sleep_until(tf_app *app, double until)
             return rc;
         if (finished)
             return TF_OK; /* a parallel execution ended: tick now */
-        (void)ready;
     }
 }
 

@@ -32,17 +32,6 @@ static const char *keep_text(tf_app *app, const char *text)
     return s->valuestring;
 }
 
-/* Parse a stored result for the flow; the tick owns the tree. */
-static const cJSON *keep_result(tf_app *app, const char *json)
-{
-    cJSON *tree = NULL;
-    if (tf_parse_text(json, strlen(json), &tree, NULL) != TF_OK)
-        return NULL;
-    if (tf_app_keep_result(app, tree) != TF_OK)
-        return NULL;
-    return tree;
-}
-
 /* ---- running executions ------------------------------------------------ */
 
 static tf_running *find_running(tf_app *app, const tf_work *w, const char *key)
@@ -462,11 +451,13 @@ static int report_decision(tf_app *app, tf_work *w, tf_claim *c, tf_call *out)
     const char *args_json = app->canon.data;
     switch (c->decision) {
     case TF_CLAIM_HIT:
+        /* The store answers HIT only for cache_calls works: the memo keeps
+           the text and parses it once, for this call and every later hit. */
         out->status = TF_CALL_SUCCEEDED;
         out->cached = 1;
-        out->result = keep_result(app, c->result_json ? c->result_json : "null");
-        if (w->opts.cache_calls && tf_memo_put(&app->memo, w->index, out->key, c->result_json) != 0)
+        if (tf_memo_put(&app->memo, w->index, out->key, c->result_json) != 0)
             return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        out->result = tf_memo_result((tf_memo_entry *)tf_memo_get(&app->memo, w->index, out->key));
         tf_app_emit(app, w, out->key, args_json, "cached", NULL, 0, 0, NULL, NULL);
         return TF_OK;
     case TF_CLAIM_BUSY:
