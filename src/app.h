@@ -24,6 +24,13 @@
 /* Seconds a claim lives without renewal; renewed every third of it. */
 #define TF_LEASE_SECONDS 30.0
 
+/*
+ * Seconds a blocking execution may run before the store's deferred writes
+ * (its start, earlier ends) are committed on their own instead of with the
+ * next claim.
+ */
+#define TF_FLUSH_GRACE 0.005
+
 struct tf_work {
     tf_app *app;            /* owner */
     uint32_t index;         /* position in app->works (memo key part) */
@@ -141,6 +148,7 @@ const cJSON *tf_memo_result(tf_memo_entry *e);
 void tf_memo_clear(tf_memo *m);
 
 /* work.c */
+int tf_app_flush(tf_app *app);
 int tf_running_step_all(tf_app *app, int *finished);
 size_t tf_running_live(const tf_app *app);
 void tf_running_stop_all(tf_app *app);

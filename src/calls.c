@@ -31,12 +31,16 @@ static void memo_stale(tf_app *app)
     app->data_version = -1;
 }
 
-/* TF_OK when the app has an open store, else TF_ESTATE with a message. */
+/*
+ * TF_OK when the app has an open store (else TF_ESTATE with a message),
+ * with the store's deferred writes committed, so what is read or changed
+ * here includes every call this process has finished.
+ */
 static int ready(tf_app *app)
 {
     if (!app->store)
         return tf_app_fail(app, TF_ESTATE, "the database is not open");
-    return TF_OK;
+    return relay(app, tf_store_flush(app->store));
 }
 
 int tf_calls_list(tf_app *app, const tf_filter *f, tf_row_fn fn, void *user)

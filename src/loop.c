@@ -7,7 +7,9 @@
  *
  * Before each tick the memo is checked against the store's data_version:
  * if another connection wrote (a clear, a retry, another scheduler), the
- * memo is emptied and refilled from the store as calls come.
+ * memo is emptied and refilled from the store as calls come. The store's
+ * deferred writes (ends of calls, store.h) are committed at the end of
+ * every tick and before every sleep, so they never wait on an idle loop.
  */
 #include <poll.h>
 #include <string.h>
@@ -28,7 +30,8 @@ static int refresh_memo(tf_app *app)
     int rc = tf_store_data_version(app->store, &v);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
-    if (v != app->data_version) {
+    /* a deferred success fenced out at its commit may still be in the memo */
+    if (v != app->data_version || tf_store_take_lost(app->store) > 0) {
         tf_memo_clear(&app->memo);
         app->data_version = v;
     }
@@ -50,6 +53,8 @@ static int run_tick(tf_app *app)
         rc = TF_ESTOPPED;
     else if (rc == TF_OK && app->fatal)
         rc = app->fatal; /* tf_errmsg() still holds its message */
+    else if (rc == TF_OK)
+        rc = tf_app_flush(app); /* the tick's ends, before anyone waits on them */
     tf_app_free_tick_results(app);
     for (size_t i = 0; i < app->nrunning; i++)
         if (!app->running[i]->done)
@@ -66,6 +71,9 @@ static int sleep_until(tf_app *app, double until)
             return TF_ESTOPPED;
         if (now >= until)
             return TF_OK;
+        int rc = tf_app_flush(app);
+        if (rc != TF_OK)
+            return rc;
         struct pollfd fds[257];
         double deadline = 0;
         int n = tf_running_poll_fds(app, fds, 256, &deadline);
@@ -84,7 +92,7 @@ static int sleep_until(tf_app *app, double until)
                 ;
         }
         int finished = 0;
-        int rc = tf_running_step_all(app, &finished);
+        rc = tf_running_step_all(app, &finished);
         if (rc != TF_OK)
             return rc;
         if (finished)
@@ -125,10 +133,13 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
     tf_memo_clear(&app->once_failed);
     if (rc == TF_ESTOPPED || app->stop) {
         tf_running_stop_all(app);
+        tf_store_flush(app->store); /* best effort: an unrecorded end runs again */
         return tf_app_fail(app, TF_ESTOPPED, "stopped");
     }
     /* A normal end waits for what it started, so nothing runs unsupervised. */
     while (rc == TF_OK && tf_running_live(app))
         rc = sleep_until(app, tf_app_now(app) + 3600);
+    if (rc == TF_OK)
+        rc = tf_app_flush(app);
     return rc;
 }

@@ -165,6 +165,20 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
 };
 
+/*
+ * A write kept for the next transaction (tf_store_finish_later,
+ * tf_store_exec_started_later), so that one commit carries it together
+ * with the next claim or with the other deferred writes.
+ */
+typedef struct pending_op {
+    int is_start;           /* 1: exec_started (history_id, pid, pgid, log_path); 0: finish */
+    tf_finish f;            /* finish: its fields; f.result_json and f.error owned */
+    double at;              /* finish: epoch seconds it happened (its finished_at) */
+    long pid;               /* exec_started: child pid */
+    long pgid;              /* exec_started: its process group */
+    char *log_path;         /* exec_started: log file, owned, or NULL */
+} pending_op;
+
 struct tf_store {
     sqlite3 *db;                    /* the connection; NULL when open failed */
     char *path;                     /* database file path as given (owned) */
@@ -173,6 +187,12 @@ struct tf_store {
     double (*clock)(void *);        /* test seam; NULL = the real clock */
     void *clock_user;               /* argument of clock */
     double busy_total;              /* seconds to keep retrying a locked database */
+    pending_op *pend;               /* deferred writes, oldest first (owned) */
+    size_t npend;                   /* count */
+    size_t cappend;                 /* allocated */
+    int pend_in_txn;                /* the open transaction holds every deferred write */
+    int64_t pend_lost;              /* successes among them found fenced out in this transaction */
+    int64_t lost;                   /* deferred successes found fenced out, not yet taken */
     char err[1024];                 /* last error message, "" if none */
 };
 
@@ -341,23 +361,46 @@ static int exec_id(tf_store *s, int id, const char *what)
     return rc;
 }
 
+static int apply_pending(tf_store *s);
+static void drop_pending(tf_store *s);
+static void rollback(tf_store *s);
+
+/*
+ * Start a write transaction (BEGIN IMMEDIATE) and apply the deferred
+ * writes first, so every transaction commits them in order before its own
+ * change: a claim never becomes durable before the finishes that came
+ * earlier in this process (a flow's train step never looks claimed while
+ * its download's success is unrecorded).
+ */
 static int begin(tf_store *s, const char *what)
 {
-    return exec_id(s, ST_BEGIN, what);
+    int rc = exec_id(s, ST_BEGIN, what);
+    if (rc != TF_OK || !s->npend)
+        return rc;
+    rc = apply_pending(s);
+    if (rc != TF_OK)
+        rollback(s);
+    return rc;
 }
 
-/* Commit; on failure the transaction is rolled back. */
+/* Commit; on failure the transaction is rolled back (deferred writes kept). */
 static int commit(tf_store *s, const char *what)
 {
     int rc = exec_id(s, ST_COMMIT, what);
     if (rc != TF_OK && !sqlite3_get_autocommit(s->db))
         exec_id(s, ST_ROLLBACK, "roll back");
+    if (rc == TF_OK && s->pend_in_txn) {
+        s->lost += s->pend_lost;
+        drop_pending(s);
+    }
+    s->pend_in_txn = 0;
     return rc;
 }
 
-/* Roll back after an error, keeping the first error message. */
+/* Roll back after an error, keeping the first error message and the deferred writes. */
 static void rollback(tf_store *s)
 {
+    s->pend_in_txn = 0;
     if (sqlite3_get_autocommit(s->db))
         return;
     char keep[sizeof s->err];
@@ -615,6 +658,10 @@ void tf_store_close(tf_store *s)
 {
     if (!s)
         return;
+    if (s->db)
+        tf_store_flush(s); /* best effort: an unrecorded end only means the call runs again */
+    drop_pending(s);
+    free(s->pend);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db)
@@ -958,6 +1005,19 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
     return rc;
 }
 
+/* Zero out; check the handle and that req names a work and key (`what` names the operation). */
+static int check_req(tf_store *s, const tf_claim_req *req, const char *what, tf_claim *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!has_store(s))
+        return TF_ESTATE;
+    if (!req->work || !req->args_sha256) {
+        set_err(s, "cannot %s without a work name and key", what);
+        return TF_EINPUT;
+    }
+    return TF_OK;
+}
+
 /*
  * The unlocked read shared by claim and peek: check req (`what` names the
  * operation in the message), read the clock into *now, look the call up
@@ -967,14 +1027,10 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
 static int read_decision(tf_store *s, const tf_claim_req *req, const char *what,
                          tf_claim *out, int *act, double *now)
 {
-    memset(out, 0, sizeof *out);
     *act = ACT_NONE;
-    if (!has_store(s))
-        return TF_ESTATE;
-    if (!req->work || !req->args_sha256) {
-        set_err(s, "cannot %s without a work name and key", what);
-        return TF_EINPUT;
-    }
+    int rc0 = check_req(s, req, what, out);
+    if (rc0 != TF_OK)
+        return rc0;
     *now = now_of(s);
     sqlite3_stmt *st = NULL;
     int row = 0;
@@ -989,40 +1045,33 @@ static int read_decision(tf_store *s, const tf_claim_req *req, const char *what,
     return rc;
 }
 
-int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
+/*
+ * The write half of a claim in its own transaction. act is what the
+ * unlocked read decided: ACT_INSERT inserts straight away (the insert
+ * itself tells whether another runner got there first, and then we decide
+ * again on its row); anything else decides again under the lock.
+ */
+static int claim_txn(tf_store *s, const tf_claim_req *req, double now, int act, tf_claim *out)
 {
-    /* The read-only answer: the cached path, and waits that need no write. */
-    double now;
-    int act;
-    int rc = read_decision(s, req, "claim a call", out, &act, &now);
-    if (rc != TF_OK || act == ACT_NONE)
-        return rc;
-    tf_claim_clear(out);
-
     /* A fork since open changes who we are: claims must name this process. */
     if ((long)getpid() != s->self.pid)
         tf_proc_self(&s->self);
 
-    rc = begin(s, "claim a call");
+    int rc = begin(s, "claim a call");
     if (rc != TF_OK)
         return rc;
+    int inserted = 0;
     if (act == ACT_INSERT) {
-        /* A new call: insert straight away; the insert itself tells whether
-           another runner got there first (then decide again on its row). */
         char iso[32];
         iso_time(now, iso);
-        int inserted = 0;
         rc = insert_call(s, req, now + (req->lease > 0 ? req->lease : 0), iso, out, &inserted);
-        if (rc == TF_OK && inserted) {
+        if (rc == TF_OK && inserted)
             rc = add_history(s, out, iso);
-            if (rc == TF_OK)
-                out->decision = TF_CLAIM_RUN;
-        } else if (rc == TF_OK) {
-            rc = claim_locked(s, req, now, out);
-        }
-    } else {
-        rc = claim_locked(s, req, now, out);
+        if (rc == TF_OK && inserted)
+            out->decision = TF_CLAIM_RUN;
     }
+    if (rc == TF_OK && !inserted)
+        rc = claim_locked(s, req, now, out);
     if (rc == TF_OK)
         rc = commit(s, "commit a claim");
     else
@@ -1032,13 +1081,35 @@ int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
     return rc;
 }
 
+int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
+{
+    /*
+     * Deferred writes need a write transaction anyway: decide under its
+     * lock, after them, and save the unlocked read (a new call in a
+     * sequential flow then costs one transaction, carrying the previous
+     * call's end). The unlocked read would also see our own queued end's
+     * call as still running.
+     */
+    if (s && s->db && s->npend) {
+        int rc = check_req(s, req, "claim a call", out);
+        return rc == TF_OK ? claim_txn(s, req, now_of(s), ACT_RECLAIM, out) : rc;
+    }
+    /* The read-only answer: the cached path, and waits that need no write. */
+    double now;
+    int act;
+    int rc = read_decision(s, req, "claim a call", out, &act, &now);
+    if (rc != TF_OK || act == ACT_NONE)
+        return rc;
+    tf_claim_clear(out);
+    return claim_txn(s, req, now, act, out);
+}
+
 /* ---- executions -------------------------------------------------------- */
 
-int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
-                          const char *log_path)
+/* The statement of an execution start (no transaction of its own). */
+static int record_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
+                               const char *log_path)
 {
-    if (!has_store(s))
-        return TF_ESTATE;
     int rc = TF_OK;
     sqlite3_stmt *st = stmt(s, ST_EXEC_STARTED, &rc);
     if (!st)
@@ -1056,6 +1127,22 @@ int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
     }
     done(st);
     return rc;
+}
+
+int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
+                          const char *log_path)
+{
+    if (!has_store(s))
+        return TF_ESTATE;
+    int rc = begin(s, "record an execution");
+    if (rc != TF_OK)
+        return rc;
+    rc = record_exec_started(s, history_id, pid, pgid, log_path);
+    if (rc != TF_OK) {
+        rollback(s);
+        return rc;
+    }
+    return commit(s, "commit an execution start");
 }
 
 int tf_store_renew(tf_store *s, int64_t call_id, int64_t fence, double lease)
@@ -1182,58 +1269,71 @@ static int settle_call(tf_store *s, const tf_finish *f, const char *iso, int *fe
     return rc;
 }
 
+/*
+ * Inside a write transaction: the end of an attempt (history row always,
+ * the calls row only while f->fence holds; now is when it happened). A lost
+ * fence is noted on the attempt and reported as *fenced_out = 1.
+ */
+static int record_finish(tf_store *s, const tf_finish *f, double now, int *fenced_out)
+{
+    char iso[32];
+    iso_time(now, iso);
+    int rc = TF_OK;
+    *fenced_out = 0;
+    sqlite3_stmt *st = stmt(s, ST_FINISH_HIST, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, f->history_id);
+    sqlite3_bind_int64(st, 2, f->call_id);
+    bind_text(st, 3, outcome_name(f->outcome));
+    bind_text(st, 4, iso);
+    bind_real_or_null(st, 5, f->duration, f->duration < 0);
+    if (f->exit_code >= 0)
+        sqlite3_bind_int(st, 6, f->exit_code);
+    if (f->term_signal > 0)
+        sqlite3_bind_int(st, 7, f->term_signal);
+    bind_text(st, 8, f->outcome == TF_OUT_SUCCEEDED ? NULL : f->error);
+    int src = step(s, st);
+    if (src != SQLITE_DONE)
+        rc = db_err(s, src, "record the end of an attempt");
+    done(st);
+    if (rc == TF_OK && f->outcome != TF_OUT_FAILED)
+        rc = settle_call(s, f, iso, fenced_out);
+    else if (rc == TF_OK)
+        rc = finish_call(s, f, now, iso, fenced_out);
+    if (rc != TF_OK || !*fenced_out)
+        return rc;
+
+    char why[1024];
+    int n = snprintf(why, sizeof why,
+                     "fenced out: the call was claimed again or cleared, this %s was not recorded%s%s",
+                     f->outcome == TF_OUT_SUCCEEDED ? "result" : "outcome",
+                     f->error && f->outcome != TF_OUT_SUCCEEDED ? ": " : "",
+                     f->error && f->outcome != TF_OUT_SUCCEEDED ? f->error : "");
+    if (n < 0 || (size_t)n >= sizeof why)
+        memcpy(why + sizeof why - 4, "...", 4);
+    st = stmt(s, ST_HIST_ERROR, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, f->history_id);
+    bind_text(st, 2, why);
+    src = step(s, st);
+    if (src != SQLITE_DONE)
+        rc = db_err(s, src, "record a fenced-out attempt");
+    done(st);
+    return rc;
+}
+
 int tf_store_finish(tf_store *s, const tf_finish *f)
 {
     if (!has_store(s))
         return TF_ESTATE;
     double now = now_of(s);
-    char iso[32];
-    iso_time(now, iso);
     int rc = begin(s, "record the end of a call");
     if (rc != TF_OK)
         return rc;
-
-    sqlite3_stmt *st = stmt(s, ST_FINISH_HIST, &rc);
-    if (st) {
-        sqlite3_bind_int64(st, 1, f->history_id);
-        sqlite3_bind_int64(st, 2, f->call_id);
-        bind_text(st, 3, outcome_name(f->outcome));
-        bind_text(st, 4, iso);
-        bind_real_or_null(st, 5, f->duration, f->duration < 0);
-        if (f->exit_code >= 0)
-            sqlite3_bind_int(st, 6, f->exit_code);
-        if (f->term_signal > 0)
-            sqlite3_bind_int(st, 7, f->term_signal);
-        bind_text(st, 8, f->outcome == TF_OUT_SUCCEEDED ? NULL : f->error);
-        int src = step(s, st);
-        if (src != SQLITE_DONE)
-            rc = db_err(s, src, "record the end of an attempt");
-        done(st);
-    }
     int fenced_out = 0;
-    if (rc == TF_OK && f->outcome != TF_OUT_FAILED)
-        rc = settle_call(s, f, iso, &fenced_out);
-    else if (rc == TF_OK)
-        rc = finish_call(s, f, now, iso, &fenced_out);
-    if (rc == TF_OK && fenced_out) {
-        char why[1024];
-        int n = snprintf(why, sizeof why,
-                         "fenced out: the call was claimed again or cleared, this %s was not recorded%s%s",
-                         f->outcome == TF_OUT_SUCCEEDED ? "result" : "outcome",
-                         f->error && f->outcome != TF_OUT_SUCCEEDED ? ": " : "",
-                         f->error && f->outcome != TF_OUT_SUCCEEDED ? f->error : "");
-        if (n < 0 || (size_t)n >= sizeof why)
-            memcpy(why + sizeof why - 4, "...", 4);
-        st = stmt(s, ST_HIST_ERROR, &rc);
-        if (st) {
-            sqlite3_bind_int64(st, 1, f->history_id);
-            bind_text(st, 2, why);
-            int src = step(s, st);
-            if (src != SQLITE_DONE)
-                rc = db_err(s, src, "record a fenced-out attempt");
-            done(st);
-        }
-    }
+    rc = record_finish(s, f, now, &fenced_out);
     if (rc != TF_OK) {
         rollback(s);
         return rc;
@@ -1248,6 +1348,129 @@ int tf_store_finish(tf_store *s, const tf_finish *f)
         return TF_ESTATE;
     }
     return TF_OK;
+}
+
+/* ---- deferred writes ------------------------------------------------------- */
+
+/* Free the strings of the deferred writes and empty the queue. */
+static void drop_pending(tf_store *s)
+{
+    for (size_t i = 0; i < s->npend; i++) {
+        free((char *)s->pend[i].f.result_json);
+        free((char *)s->pend[i].f.error);
+        free(s->pend[i].log_path);
+    }
+    s->npend = 0;
+}
+
+/* Inside a write transaction: every deferred write, oldest first. */
+static int apply_pending(tf_store *s)
+{
+    int64_t lost = 0;
+    for (size_t i = 0; i < s->npend; i++) {
+        const pending_op *op = &s->pend[i];
+        int fenced_out = 0;
+        int rc = op->is_start
+                     ? record_exec_started(s, op->f.history_id, op->pid, op->pgid, op->log_path)
+                     : record_finish(s, &op->f, op->at, &fenced_out);
+        /* a cleared attempt has nothing left to record: not an error for the others */
+        if (rc == TF_ENOTFOUND && op->is_start)
+            rc = TF_OK;
+        if (rc != TF_OK)
+            return rc;
+        lost += fenced_out && op->f.outcome == TF_OUT_SUCCEEDED;
+    }
+    s->pend_lost = lost; /* counted at commit: a rolled-back transaction applies them again */
+    s->pend_in_txn = 1;
+    return TF_OK;
+}
+
+/* A new slot at the end of the queue, or NULL (out of memory, message set). */
+static pending_op *push_pending(tf_store *s)
+{
+    if (s->npend == s->cappend) {
+        size_t cap = s->cappend ? s->cappend * 2 : 16;
+        pending_op *p = realloc(s->pend, cap * sizeof *p);
+        if (!p) {
+            set_err(s, "cannot defer a write: out of memory");
+            return NULL;
+        }
+        s->pend = p;
+        s->cappend = cap;
+    }
+    pending_op *op = &s->pend[s->npend];
+    memset(op, 0, sizeof *op);
+    return op;
+}
+
+/* Commit the queue at once when it has grown to TF_STORE_PENDING_MAX. */
+static int flush_if_full(tf_store *s)
+{
+    return s->npend >= TF_STORE_PENDING_MAX ? tf_store_flush(s) : TF_OK;
+}
+
+int tf_store_finish_later(tf_store *s, const tf_finish *f)
+{
+    if (!has_store(s))
+        return TF_ESTATE;
+    pending_op *op = push_pending(s);
+    if (!op)
+        return TF_ENOMEM;
+    op->f = *f;
+    op->at = now_of(s);
+    op->f.result_json = f->result_json ? strdup(f->result_json) : NULL;
+    op->f.error = f->error ? strdup(f->error) : NULL;
+    if ((f->result_json && !op->f.result_json) || (f->error && !op->f.error)) {
+        free((char *)op->f.result_json);
+        free((char *)op->f.error);
+        set_err(s, "cannot defer the end of a call: out of memory");
+        return TF_ENOMEM;
+    }
+    s->npend++;
+    return flush_if_full(s);
+}
+
+int tf_store_exec_started_later(tf_store *s, int64_t history_id, long pid, long pgid,
+                                const char *log_path)
+{
+    if (!has_store(s))
+        return TF_ESTATE;
+    pending_op *op = push_pending(s);
+    if (!op)
+        return TF_ENOMEM;
+    op->is_start = 1;
+    op->f.history_id = history_id;
+    op->pid = pid;
+    op->pgid = pgid;
+    if (log_path && !(op->log_path = strdup(log_path))) {
+        set_err(s, "cannot defer an execution start: out of memory");
+        return TF_ENOMEM;
+    }
+    s->npend++;
+    return flush_if_full(s);
+}
+
+int tf_store_flush(tf_store *s)
+{
+    if (!has_store(s))
+        return TF_ESTATE;
+    if (!s->npend)
+        return TF_OK;
+    int rc = begin(s, "record finished calls");
+    return rc == TF_OK ? commit(s, "commit finished calls") : rc;
+}
+
+size_t tf_store_pending(const tf_store *s)
+{
+    return s ? s->npend : 0;
+}
+
+int64_t tf_store_take_lost(tf_store *s)
+{
+    int64_t n = s ? s->lost : 0;
+    if (s)
+        s->lost = 0;
+    return n;
 }
 
 /* Step a bound statement that returns one integer into *out; rewinds it. */

@@ -95,7 +95,7 @@ int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out);
  */
 int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out);
 
-/* Record the execution's child pid/process group and log file on the attempt. */
+/* Record the execution's child pid/process group and log file on the attempt (one transaction). */
 int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
                           const char *log_path);
 
@@ -126,6 +126,33 @@ typedef struct tf_finish {
  * taken over; nothing of the newer execution is touched).
  */
 int tf_store_finish(tf_store *s, const tf_finish *f);
+
+/*
+ * Deferred writes (group commit). tf_store_finish_later and
+ * tf_store_exec_started_later queue the write (copying its strings) instead
+ * of committing it; the next write transaction of this handle applies the
+ * queue first, in order, and commits it with its own change: a claim, an
+ * immediate finish, a clear, tf_store_flush, or tf_store_close. So a new
+ * call in a sequential flow costs one write transaction (its claim carries
+ * the previous call's end), and no claim is ever durable before the ends
+ * that preceded it. A crash loses only queued ends: those calls stay
+ * 'running' under a dead runner and run again (no success is invented).
+ * The queue is committed on its own once it holds TF_STORE_PENDING_MAX.
+ * Callers flush before they block (sleep, wait for a child), so other
+ * processes see an end within one wait. A queued success whose fence was
+ * lost by the time it is committed is noted on its attempt, not recorded,
+ * and counted for tf_store_take_lost.
+ */
+#define TF_STORE_PENDING_MAX 256
+int tf_store_finish_later(tf_store *s, const tf_finish *f);
+int tf_store_exec_started_later(tf_store *s, int64_t history_id, long pid, long pgid,
+                                const char *log_path);
+/* Commit the queued writes now (nothing to do: TF_OK). On failure they stay queued. */
+int tf_store_flush(tf_store *s);
+/* Writes queued and not yet committed. */
+size_t tf_store_pending(const tf_store *s);
+/* Queued successes found fenced out at their commit since the last call (then 0). */
+int64_t tf_store_take_lost(tf_store *s);
 
 /*
  * Cheap change detector: PRAGMA data_version. It changes when another

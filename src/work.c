@@ -109,14 +109,9 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
     };
     r->done = 1;
     r->duration = f.duration;
-    int rc = tf_store_finish(app->store, &f);
-    if (rc == TF_ESTATE) {
-        /* Our lease was taken over: the newer execution owns the call. */
-        r->status = TF_CALL_RUNNING;
-        tf_app_emit(app, w, r->key, r->args_json, "waiting", "lease lost to another runner",
-                    f.duration, r->attempt, NULL, r->log_path);
-        return TF_OK;
-    }
+    /* Committed with the next write (group commit, store.h); a fence lost by
+       then is noted on the attempt and empties the memo at the next tick. */
+    int rc = tf_store_finish_later(app->store, &f);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
     if (app->until_idle && !w->opts.cache_calls
@@ -330,7 +325,10 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     pid_t pid = tf_exec_pid(r->exec);
     r->pgid = pid; /* every execution leads its own process group */
     tf_reaper_watch(&app->reaper, pid);
-    tf_store_exec_started(app->store, c->history_id, (long)pid, (long)pid, r->log_path);
+    /* Only for a takeover after our death (the watchdog kills the group
+       first); a failure here must not fail a call whose child already runs. */
+    (void)tf_store_exec_started_later(app->store, c->history_id, (long)pid, (long)pid,
+                                      r->log_path);
     *out = r;
     return TF_OK;
 }
@@ -354,14 +352,34 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
     return TF_OK;
 }
 
-/* Block until r ends (the flow waits: parallel off). Parallel ones keep stepping. */
+/*
+ * Commit the store's deferred writes before a wait, so other processes see
+ * our ends (and our executions' process groups) while we sit idle. A
+ * failure stops the loop like any other store error.
+ */
+int tf_app_flush(tf_app *app)
+{
+    int rc = tf_store_flush(app->store);
+    return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+}
+
+/*
+ * Block until r ends (the flow waits: parallel off). Parallel ones keep
+ * stepping. The deferred writes wait TF_FLUSH_GRACE for r: a short
+ * execution's start and end then ride on the next claim's transaction.
+ */
 static int wait_blocking(tf_app *app, tf_running *r)
 {
     int stopping = 0;
+    double flush_at = tf_app_now(app) + TF_FLUSH_GRACE;
     for (;;) {
         double now = tf_app_now(app);
         if (tf_exec_step(r->exec, now))
             break;
+        /* a failed flush is retried here each second and reported by the next
+           write (the next claim, or the loop's end) */
+        if (now >= flush_at && tf_store_pending(app->store) && tf_store_flush(app->store) != TF_OK)
+            flush_at = now + 1.0;
         if (app->stop && !stopping) {
             tf_exec_terminate(r->exec, now);
             stopping = 1;
@@ -378,6 +396,8 @@ static int wait_blocking(tf_app *app, tf_running *r)
         double renew = r->last_renew + TF_LEASE_SECONDS / 3;
         if (deadline == 0 || renew < deadline)
             deadline = renew;
+        if (tf_store_pending(app->store) && flush_at < deadline)
+            deadline = flush_at;
         wait_some(app, fds, n, deadline - now);
     }
     return stopping;

@@ -657,6 +657,176 @@ static void store__fencing_takeover(void **state)
     tf_store_close(s2);
 }
 
+static int finish_later(tf_store *s, const tf_claim *c, tf_outcome o, const char *result,
+                        const char *error)
+{
+    tf_finish f = {
+        .call_id = c->call_id, .fence = c->fence, .history_id = c->history_id,
+        .outcome = o, .result_json = result, .error = error,
+        .exit_code = o == TF_OUT_SUCCEEDED ? 0 : 1, .duration = 0.25, .backoff = 10,
+    };
+    return tf_store_finish_later(s, &f);
+}
+
+/* A deferred end is invisible until the next write transaction carries it, in order. */
+static void store__deferred_finish_rides_on_next_claim(void **state)
+{
+    fx *f = *state;
+    char ka[65], kb[65];
+    key_of(ka, "a1");
+    key_of(kb, "b1");
+    tf_claim_req ra = req_of("download", ka), rb = req_of("train", kb);
+    f->clk.t = 1000;
+    tf_claim a = claim_ok(f->s, &ra);
+    assert_int_equal(a.decision, TF_CLAIM_RUN);
+    assert_int_equal(tf_store_exec_started_later(f->s, a.history_id, 4321, 4321, "/tmp/a.log"), TF_OK);
+    f->clk.t = 1002;
+    assert_int_equal(finish_later(f->s, &a, TF_OUT_SUCCEEDED, "\"A\"", NULL), TF_OK);
+    assert_int_equal(tf_store_pending(f->s), 2);
+    /* nothing committed yet: another connection still sees a running call */
+    char *st = raw_text(f->path, "SELECT status FROM calls WHERE work = 'download'");
+    assert_string_equal(st, "running");
+    free(st);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE exec_pid = 4321"), 0);
+
+    f->clk.t = 1005;
+    tf_claim b = claim_ok(f->s, &rb); /* one transaction: a's start and end, then b's claim */
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(tf_store_pending(f->s), 0);
+    st = raw_text(f->path, "SELECT status || ' ' || result_json || ' ' || finished_at"
+                           " FROM calls WHERE work = 'download'");
+    assert_string_equal(st, "succeeded \"A\" 1970-01-01T00:16:42.000Z"); /* the end's time, not the commit's */
+    free(st);
+    assert_int_equal(raw_int(f->path, "SELECT exec_pid FROM history WHERE call_id = 1"), 4321);
+    st = raw_text(f->path, "SELECT status FROM calls WHERE work = 'train'");
+    assert_string_equal(st, "running");
+    free(st);
+
+    /* flush commits a queue on its own; close commits what is left */
+    assert_int_equal(finish_later(f->s, &b, TF_OUT_FAILED, NULL, "boom"), TF_OK);
+    assert_int_equal(tf_store_flush(f->s), TF_OK);
+    assert_int_equal(tf_store_flush(f->s), TF_OK); /* nothing left: no-op */
+    st = raw_text(f->path, "SELECT status || ' ' || error || ' ' || failures FROM calls WHERE work = 'train'");
+    assert_string_equal(st, "failed boom 1");
+    free(st);
+    tf_claim_clear(&a);
+    tf_claim_clear(&b);
+}
+
+/* A claim of a call whose own end is still queued decides on the end, not on 'running'. */
+static void store__claim_sees_own_deferred_finish(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "c1");
+    tf_claim_req r = req_of("w", key);
+    f->clk.t = 1000;
+    tf_claim a = claim_ok(f->s, &r);
+    assert_int_equal(finish_later(f->s, &a, TF_OUT_SUCCEEDED, "1", NULL), TF_OK);
+    tf_claim h = claim_ok(f->s, &r);
+    assert_int_equal(h.decision, TF_CLAIM_HIT);
+    assert_string_equal(h.result_json, "1");
+    assert_int_equal(tf_store_pending(f->s), 0);
+    tf_claim_clear(&h);
+
+    r.cache_calls = 0; /* runs again: a new attempt, not "busy" behind ourselves */
+    tf_claim b = claim_ok(f->s, &r);
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(finish_later(f->s, &b, TF_OUT_SUCCEEDED, "2", NULL), TF_OK);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(c.attempt, 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE status = 'succeeded'"), 2);
+    tf_claim_clear(&a);
+    tf_claim_clear(&b);
+    tf_claim_clear(&c);
+}
+
+/* A failed commit keeps the queue; a success whose fence was lost is not recorded and counted. */
+static void store__deferred_kept_on_failure_and_fence_checked(void **state)
+{
+    fx *f = *state;
+    char ka[65], kb[65];
+    key_of(ka, "d1");
+    key_of(kb, "d2");
+    tf_claim_req ra = req_of("w", ka), rb = req_of("w", kb);
+    f->clk.t = 1000;
+    tf_claim a = claim_ok(f->s, &ra);
+    assert_int_equal(finish_later(f->s, &a, TF_OUT_SUCCEEDED, "\"A\"", NULL), TF_OK);
+
+    /* another connection holds the write lock: the claim and the queued end both wait, then fail */
+    tf_store_set_busy_limit(f->s, 0.2);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tf_claim b;
+    assert_int_equal(tf_store_claim(f->s, &rb, &b), TF_EBUSY);
+    assert_int_equal(tf_store_flush(f->s), TF_EBUSY);
+    assert_int_equal(tf_store_pending(f->s), 1);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE status = 'succeeded'"), 0);
+
+    /* a forced clear of the running call: the queued success has no row to land on */
+    raw_exec(f->path, "DELETE FROM calls WHERE args_sha256 LIKE 'd1%'");
+    assert_int_equal(tf_store_take_lost(f->s), 0);
+    b = claim_ok(f->s, &rb);
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(tf_store_pending(f->s), 0);
+    assert_int_equal(tf_store_take_lost(f->s), 1);
+    assert_int_equal(tf_store_take_lost(f->s), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE status = 'succeeded'"), 0);
+
+    /* the fence of b is taken over: its queued success is noted, not recorded */
+    fake_clock later = {1031};
+    tf_store *s2 = open_second(f, &later);
+    tf_claim b2 = claim_ok(s2, &rb);
+    assert_int_equal(b2.decision, TF_CLAIM_RUN);
+    assert_int_equal(finish_later(f->s, &b, TF_OUT_SUCCEEDED, "\"stale\"", NULL), TF_OK);
+    assert_int_equal(tf_store_flush(f->s), TF_OK);
+    assert_int_equal(tf_store_take_lost(f->s), 1);
+    char *st = raw_text(f->path, "SELECT status FROM calls WHERE args_sha256 LIKE 'd2%'");
+    assert_string_equal(st, "running");
+    free(st);
+    st = raw_text(f->path, "SELECT error FROM history WHERE fence = 1 AND call_id = 2");
+    assert_non_null(st);
+    assert_non_null(strstr(st, "fenced out"));
+    free(st);
+    tf_store_close(s2);
+    tf_claim_clear(&a);
+    tf_claim_clear(&b);
+    tf_claim_clear(&b2);
+}
+
+/* In a child: queue an end and die: the end is lost, the call is taken over and runs again. */
+static void store__crash_loses_only_queued_ends(void **state)
+{
+    fx *f = *state;
+    tf_store_set_clock(f->s, NULL, NULL);
+    char key[65];
+    key_of(key, "e1");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        tf_store *s = NULL;
+        tf_claim_req r = req_of("w", key);
+        tf_claim c;
+        int ok = tf_store_open(f->path, &s) == TF_OK && tf_store_claim(s, &r, &c) == TF_OK
+                 && c.decision == TF_CLAIM_RUN
+                 && finish_later(s, &c, TF_OUT_SUCCEEDED, "1", NULL) == TF_OK;
+        _exit(ok ? 0 : 1); /* no flush, no close: a crash */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN); /* the dead runner's claim is taken over */
+    assert_int_equal(c.attempt, 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE status = 'succeeded'"), 0);
+    tf_claim_clear(&c);
+}
+
 /* In a child: claim key and die without finishing. */
 static void claim_and_die(const char *path, const char *key, int out_fd)
 {
@@ -1142,6 +1312,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__clock_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(store__fencing_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(store__dead_runner_taken_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__deferred_finish_rides_on_next_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__claim_sees_own_deferred_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__deferred_kept_on_failure_and_fence_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__crash_loses_only_queued_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(store__list_find_history, setup, teardown),
         cmocka_unit_test_setup_teardown(store__history_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_and_audit, setup, teardown),
