@@ -126,22 +126,22 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL
-        " ORDER BY created_at DESC, id DESC LIMIT ?7",
+        " ORDER BY id DESC LIMIT ?7",
     /* ST_LIST for a status other than succeeded: the repeated condition lets
        SQLite use the partial index calls_unsettled (schema/0002) */
     [ST_LIST_UNSETTLED] =
         "SELECT " CALL_COLS " FROM calls WHERE status = ?2 AND status <> 'succeeded' AND "
-        FILTER_SQL " ORDER BY created_at DESC, id DESC LIMIT ?7",
+        FILTER_SQL " ORDER BY id DESC LIMIT ?7",
     [ST_FIND] =
         "SELECT " CALL_COLS " FROM calls WHERE substr(args_sha256, 1, length(?1)) = ?1"
-        " ORDER BY created_at DESC, id DESC LIMIT 6",
+        " ORDER BY id DESC LIMIT 6",
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path"
         " FROM history WHERE call_id = ?1 ORDER BY attempt, id",
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
-        " ORDER BY created_at DESC, id DESC",
+        " ORDER BY id DESC",
     [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD,
     [ST_AUDIT] =
         "INSERT INTO clears (at, user, selector, count) VALUES (?1, ?2, ?3, ?4)",

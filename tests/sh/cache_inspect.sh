@@ -61,7 +61,7 @@ expect 0 "$T" ls --db "$db"
 [ "$(wc -l <"$d/out")" = 52 ] || fail "ls: default table is not header + 50 rows + hint"
 head -n 1 "$d/out" | grep -q '^KEY  *WORK  *STATUS  *ATTEMPTS  *CREATED  *DURATION  *ARGS$' || fail "ls header"
 has_out '^\.\.\. 357 more'
-newest=$(q "select substr(args_sha256, 1, 12) || '  ' || work from calls order by created_at desc, id desc limit 1")
+newest=$(q "select substr(args_sha256, 1, 12) || '  ' || work from calls order by id desc limit 1")
 sed -n 2p "$d/out" | grep -q "^$newest " || fail "ls: newest call is not first"
 TICKFLOW_DB=$db expect 0 "$T" ls --limit 3
 [ "$(wc -l <"$d/out")" = 5 ] || fail "ls --limit 3"
@@ -71,7 +71,7 @@ expect 0 "$T" ls --db "$db" --json
 [ "$(js 'j.length')" = 407 ] || fail "ls --json: not every call"
 [ "$(js 'j.every(c => /^[0-9a-f]{64}$/.test(c.key) && typeof c.args === "object")')" = true ] \
     || fail "ls --json: keys/args"
-[ "$(js 'j[0].id')" = "$(q 'select id from calls order by created_at desc, id desc limit 1')" ] \
+[ "$(js 'j[0].id')" = "$(q 'select id from calls order by id desc limit 1')" ] \
     || fail "ls --json order"
 expect 0 "$T" ls --db "$db" --json --work boom
 [ "$(js 'j.length + " " + j.every(c => c.work === "boom" && c.status === "failed" && /^boom b=/.test(c.error))')" = "5 true" ] \
