@@ -96,6 +96,8 @@ static void work_free(tf_work *w)
         return;
     free(w->name);
     free(w->version);
+    free(w->last_args);
+    free(w->other_args);
     tf_strv_free(w->argv);
     tf_strv_free(w->env);
     free(w->cwd);

@@ -45,6 +45,10 @@ struct tf_work {
     int preloaded;          /* its succeeded calls were read into the memo once */
     int64_t misses;         /* memo misses of this work before its preload */
     int64_t preload_after;  /* preload once misses reach this (0 = not decided yet) */
+    int last_read;          /* last_args was read from the store (once per process) */
+    char last_key[65];      /* key of this work's latest execution here ("" if unknown) */
+    char *last_args;        /* canonical args of its latest execution, owned, or NULL */
+    char *other_args;       /* the latest execution's args with a key other than last_key, owned */
 };
 
 /* A registered flow. */
@@ -144,6 +148,8 @@ void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *arg
 /* memo.c */
 const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key);
 int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json);
+/* Room for n more entries without growing on the way. 0, or -1 on ENOMEM. */
+int tf_memo_reserve(tf_memo *m, size_t n);
 const cJSON *tf_memo_result(tf_memo_entry *e);
 void tf_memo_clear(tf_memo *m);
 

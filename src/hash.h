@@ -1,38 +1,30 @@
 /*
- * hash.h - SHA-256 through OpenSSL EVP (owned by hash.c).
+ * hash.h - SHA-256 through OpenSSL libcrypto (owned by hash.c).
  *
  * tf_sha256_hex (tickflow.h) is the simple entry; tf_hasher is the hot-path
- * form: one EVP_MD_CTX kept across calls so hashing an argument set does no
- * allocation and no algorithm lookup once the hasher is initialised.
+ * form kept on the app handle. Neither allocates nor looks an algorithm up
+ * per call (see hash.c for why the low-level SHA-256 API is used).
  */
 #ifndef TF_HASH_H
 #define TF_HASH_H
 
 #include <stddef.h>
 
-#include <openssl/evp.h>
-
-/* A reusable SHA-256 context. Not shared between threads. */
+/* A SHA-256 hasher. Holds no resources today; init/free kept as a pair. */
 typedef struct tf_hasher {
-    EVP_MD_CTX *ctx;    /* reused digest context, owned; NULL before init */
+    int ready;          /* 1 between tf_hasher_init and tf_hasher_free */
 } tf_hasher;
 
-/*
- * The SHA-256 EVP_MD, fetched once per process (EVP_MD_fetch is cached
- * behind call_once: implicit fetches per call are slow in OpenSSL 3).
- * Never freed; NULL only if OpenSSL has no SHA-256 at all.
- */
-const EVP_MD *tf_sha256_md(void);
-
-/* Allocate the context. TF_OK or TF_ENOMEM. Pair with tf_hasher_free. */
+/* Prepare the hasher. Always TF_OK. Pair with tf_hasher_free. */
 int tf_hasher_init(tf_hasher *h);
 
-/* Release the context; accepts a zeroed or already freed hasher. */
+/* Release the hasher; accepts a zeroed or already freed hasher (or NULL). */
 void tf_hasher_free(tf_hasher *h);
 
 /*
  * SHA-256 of len bytes as 64 lowercase hex digits + NUL in hex[65].
- * TF_OK, or TF_EIO if OpenSSL fails (hex is then "").
+ * TF_OK, or TF_EIO if the hasher is not initialised or OpenSSL fails
+ * (hex is then "").
  */
 int tf_hasher_hex(tf_hasher *h, const void *data, size_t len, char hex[65]);
 

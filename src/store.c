@@ -153,9 +153,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND finished_at < ?1",
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = ?1 AND args_sha256 <> ?2"
-        " ORDER BY coalesce(started_at, created_at) DESC, id DESC LIMIT 1",
+        " ORDER BY id DESC LIMIT 1",
     [ST_COUNT_ROWS] = "SELECT count(*) FROM calls WHERE " FILTER_SQL,
-    [ST_ROW_ESTIMATE] = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM calls",
+    /* two subqueries: each is one b-tree seek (max and min together scan the table) */
+    [ST_ROW_ESTIMATE] =
+        "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
     [ST_EACH_SUCCEEDED] =
         "SELECT args_sha256, result_json FROM calls"
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",

@@ -422,24 +422,52 @@ static void report_done(tf_app *app, tf_running *r, tf_call *out)
 
 /* ---- tf_run ------------------------------------------------------------ */
 
+/*
+ * The work's most recent argument set other than key's (the "started"
+ * event shows what changed), or NULL. The store is asked once per process
+ * and work (its query reads the work's rows); later executions are
+ * remembered by remember_args. Valid until the next remember_args.
+ */
+static const char *previous_args(tf_app *app, tf_work *w, const char *key)
+{
+    if (!w->last_read) {
+        w->last_read = 1;
+        tf_store_previous_args(app->store, w->name, key, &w->last_args); /* none on error */
+        w->last_key[0] = '\0';
+    }
+    return strcmp(w->last_key, key) == 0 ? w->other_args : w->last_args;
+}
+
+/* Note an execution of w with key and canonical args_json for previous_args. */
+static void remember_args(tf_work *w, const char *key, const char *args_json)
+{
+    if (strcmp(w->last_key, key) == 0)
+        return;
+    char *copy = strdup(args_json);
+    if (!copy)
+        return; /* only a diff in an event line is lost */
+    free(w->other_args);
+    w->other_args = w->last_args;
+    w->last_args = copy;
+    memcpy(w->last_key, key, 65);
+}
+
 static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_claim *c, tf_call *out)
 {
     char err[512] = "";
-    char *prev = NULL;
-    if (app->on_event)
-        tf_store_previous_args(app->store, w->name, out->key, &prev);
     if (c->stale_pgid > 0)
         kill(-(pid_t)c->stale_pgid, SIGKILL); /* what a dead runner left behind */
     tf_running *r = NULL;
     int rc = start_execution(app, w, args, out->key, c, &r, err, sizeof err);
-    if (rc != TF_OK) {
-        free(prev);
+    if (rc != TF_OK)
         return rc == TF_ENOMEM ? tf_app_fail(app, rc, "out of memory")
                                : fail_unstarted(app, w, c, out->key, err, out);
-    }
     app->tick_busy = 1;
-    tf_app_emit(app, w, out->key, r->args_json, "started", NULL, 0, c->attempt, prev, r->log_path);
-    free(prev);
+    if (app->on_event) {
+        tf_app_emit(app, w, out->key, r->args_json, "started", NULL, 0, c->attempt,
+                    previous_args(app, w, out->key), r->log_path);
+        remember_args(w, out->key, r->args_json);
+    }
     if (w->opts.parallel) {
         if (app->nrunning == app->caprunning) {
             size_t cap = app->caprunning ? app->caprunning * 2 : 8;
@@ -580,6 +608,10 @@ static int memo_preload(tf_app *app, tf_work *w)
 {
     w->preloaded = 1;
     int small = w->preload_after == 1; /* see preload_due: a small table is scanned whole */
+    int64_t rows = 0;
+    /* a small table's row count bounds what the scan adds: size the memo once */
+    if (small && tf_store_row_estimate(app->store, &rows) == TF_OK && rows > 0)
+        tf_memo_reserve(&app->memo, (size_t)rows); /* a failure only means growing later */
     int rc = tf_store_each_succeeded(app->store, w->name, w->version, TF_MEMO_PRELOAD_MAX,
                                      small, preload_one, w);
     if (rc != TF_OK)

@@ -218,12 +218,6 @@ int main(int argc, char **argv)
         populate(db, pop, 1);
 
     h.args = bench_args_new(&h.inode);
-    /* OpenSSL's one-time SHA-256 fetch (provider and config loading), timed
-       apart so FIRST_LOOKUP_US is the store's first lookup. */
-    double t_md = bench_now();
-    if (!tf_sha256_md())
-        bench_die("sha256", "no SHA-256 in OpenSSL");
-    t_md = bench_now() - t_md;
     tf_app *app = NULL;
     double t_open = bench_now();
     if (tf_app_open(db, &app) != TF_OK)
@@ -240,7 +234,6 @@ int main(int argc, char **argv)
         bench_die("loop", tf_errmsg(app));
 
     double med = bench_median(h.tick_s, (size_t)h.nticks);
-    printf("HASH_INIT_US=%.0f\n", t_md * 1e6);
     printf("OPEN_US=%.0f\nFIRST_LOOKUP_US=%.1f\n", t_open * 1e6, h.first_s * 1e6);
     printf("COLD_CALLS=%ld\nCOLD_S=%.3f\nCOLD_RATE=%.0f\nCOLD_NS=%.0f\n", h.distinct, h.cold_s,
            h.distinct / h.cold_s, h.cold_s / h.distinct * 1e9);
