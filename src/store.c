@@ -1094,7 +1094,7 @@ int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
      */
     if (s && s->db && s->npend) {
         int rc = check_req(s, req, "claim a call", out);
-        return rc == TF_OK ? claim_txn(s, req, now_of(s), ACT_RECLAIM, out) : rc;
+        return rc == TF_OK ? claim_txn(s, req, now_of(s), ACT_INSERT, out) : rc;
     }
     /* The read-only answer: the cached path, and waits that need no write. */
     double now;

@@ -4,9 +4,11 @@
  *
  *   record --dir DIR [--calls N] [--rounds R] [--commands C]
  *
- * 1. Store protocol: tf_store_claim (a new call: BEGIN IMMEDIATE, insert the
- *    call and its attempt, COMMIT) + tf_store_finish (BEGIN IMMEDIATE, fenced
- *    update, COMMIT) per call, N calls per round, R rounds; median rate.
+ * 1. Store protocol, as tf_run records a call: tf_store_claim (a new call:
+ *    BEGIN IMMEDIATE, the previous call's queued end, insert the call and its
+ *    attempt, COMMIT) + tf_store_finish_later (queued: group commit, store.h)
+ *    per call, N calls per round and a final tf_store_flush inside the timed
+ *    round, R rounds; median rate.
  *    Peer in the same run: the cheapest crash-safe write SQLite offers in
  *    the same mode (WAL, synchronous=NORMAL): one INSERT of a similar row into
  *    a plain table, one transaction per call.

@@ -624,6 +624,39 @@ static void work__killed_scheduler_takes_grandchildren_along(void **state)
     assert_true(gone);
 }
 
+/*
+ * Ends are group-committed (store.h), but never left waiting on an idle
+ * loop: while the scheduler sleeps between ticks another connection sees
+ * the success.
+ */
+static void work__end_visible_while_loop_sleeps(void **state)
+{
+    fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        work_ctx wc = {f->counter, 0, 0};
+        flow_ctx fc = {.args = args_value(3)};
+        tf_loop_opts lo = ticks(2);
+        lo.interval = 30; /* the second tick is far away */
+        _exit(run_app(f, counting_work, &wc, NULL, &fc, &lo, NULL) == TF_OK ? 0 : 1);
+    }
+    long long ok = 0;
+    for (int i = 0; i < 100 && ok != 1; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (count_lines(f->counter) == 1)
+            ok = sql_int(f->db, "SELECT count(*) FROM calls WHERE status = 'succeeded'"
+                                " AND result_json IS NOT NULL");
+    }
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(ok, 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history WHERE status = 'succeeded'"
+                                    " AND exec_pid > 0"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(work__stop_interrupts_running_execution, setup, teardown),
         cmocka_unit_test_setup_teardown(work__bad_args_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(work__invalid_names_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(work__end_visible_while_loop_sleeps, setup, teardown),
     };
     return cmocka_run_group_tests_name("work", tests, NULL, NULL);
 }
