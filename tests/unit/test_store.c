@@ -220,6 +220,14 @@ static void store__create_mode_0600(void **state)
     /* an existing file keeps its mode */
     tf_store_close(f->s);
     f->s = NULL;
+    /* the WAL and shared-memory files stay after close (persistent WAL), emptied, 0600 */
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 0);
+    char shm[160];
+    snprintf(shm, sizeof shm, "%s-shm", f->path);
+    assert_int_equal(stat(shm, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(chmod(f->path, 0640), 0);
     assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
     assert_int_equal(stat(f->path, &st), 0);
