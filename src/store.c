@@ -21,9 +21,14 @@
  * that may run takes the write lock and decides again inside it. A call the
  * read did not find is inserted at once under the lock (INSERT ... ON
  * CONFLICT DO NOTHING tells whether another runner got there first), and a
- * success or interruption is finished with one fenced UPDATE: each new call
- * costs two short transactions and as few index writes as the schema needs
- * (schema/0002).
+ * success or interruption is finished with one fenced UPDATE.
+ *
+ * Ends of calls and execution starts may be deferred (group commit,
+ * store.h): queued by tf_store_finish_later/tf_store_exec_started_later and
+ * applied, in order, at the start of this handle's next write transaction
+ * (begin()), so a new call in a sequential flow costs one transaction and
+ * as few index writes as the schema needs (schema/0002, 0003). A claim
+ * made while writes are queued decides under the write lock, after them.
  */
 #include "store.h"
 
