@@ -327,6 +327,13 @@ int tf_calls_list(tf_app *app, const tf_filter *f, tf_row_fn fn, void *user);
 int tf_calls_count(tf_app *app, const tf_filter *f, int64_t *count);
 
 /*
+ * The same, counting at most max calls (max <= 0: all): *count == max
+ * means "max or more". The cost grows with what is counted, so a bound
+ * keeps a hint such as "N more" cheap on a table of millions of calls.
+ */
+int tf_calls_count_max(tf_app *app, const tf_filter *f, int64_t max, int64_t *count);
+
+/*
  * The one call whose key starts with prefix (hex, at least 4 digits):
  * TF_ENOTFOUND, or TF_EAMBIGUOUS when several match (the message lists
  * them) - a prefix is never guessed.

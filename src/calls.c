@@ -52,14 +52,19 @@ int tf_calls_list(tf_app *app, const tf_filter *f, tf_row_fn fn, void *user)
     return relay(app, tf_store_list(app->store, f ? f : &none, fn, user));
 }
 
-int tf_calls_count(tf_app *app, const tf_filter *f, int64_t *count)
+int tf_calls_count_max(tf_app *app, const tf_filter *f, int64_t max, int64_t *count)
 {
     *count = 0;
     int rc = ready(app);
     if (rc != TF_OK)
         return rc;
     tf_filter none = {0};
-    return relay(app, tf_store_count(app->store, f ? f : &none, count));
+    return relay(app, tf_store_count(app->store, f ? f : &none, max, count));
+}
+
+int tf_calls_count(tf_app *app, const tf_filter *f, int64_t *count)
+{
+    return tf_calls_count_max(app, f, 0, count);
 }
 
 int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user)

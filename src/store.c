@@ -159,7 +159,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = ?1 AND args_sha256 <> ?2"
         " ORDER BY id DESC LIMIT 1",
-    [ST_COUNT_ROWS] = "SELECT count(*) FROM calls WHERE " FILTER_SQL,
+    /* ?7: count at most this many (-1: all) */
+    [ST_COUNT_ROWS] = "SELECT count(*) FROM (SELECT 1 FROM calls WHERE " FILTER_SQL " LIMIT ?7)",
     /* two subqueries: each is one b-tree seek (max and min together scan the table) */
     [ST_ROW_ESTIMATE] =
         "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
@@ -1630,7 +1631,7 @@ int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user)
     return rc;
 }
 
-int tf_store_count(tf_store *s, const tf_filter *f, int64_t *count)
+int tf_store_count(tf_store *s, const tf_filter *f, int64_t max, int64_t *count)
 {
     *count = 0;
     if (!has_store(s))
@@ -1645,6 +1646,7 @@ int tf_store_count(tf_store *s, const tf_filter *f, int64_t *count)
         done(st);
         return rc;
     }
+    sqlite3_bind_int64(st, 7, max > 0 ? max : -1);
     return step_int64(s, st, "count calls", count);
 }
 

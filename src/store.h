@@ -165,8 +165,8 @@ int tf_store_data_version(tf_store *s, int64_t *version);
 /* Rows matching f, newest first. */
 int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user);
 
-/* How many rows match f (f->limit ignored). */
-int tf_store_count(tf_store *s, const tf_filter *f, int64_t *count);
+/* How many rows match f, counting at most max of them (max <= 0: all; f->limit ignored). */
+int tf_store_count(tf_store *s, const tf_filter *f, int64_t max, int64_t *count);
 
 /* The one row whose key starts with prefix: TF_ENOTFOUND, or TF_EAMBIGUOUS (message lists candidates). */
 int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user);

@@ -30,6 +30,8 @@
 
 /* Default number of rows of the human `ls` table. */
 #define LS_DEFAULT_LIMIT 50
+/* ls counts the calls after its page up to this many ("at least N more" beyond) */
+#define LS_COUNT_MAX 1000000
 
 /* Widest ARGS text shown in a human table (bytes). */
 #define ARGS_WIDTH 40
@@ -701,14 +703,17 @@ int cmd_ls(int argc, char **argv)
     f.limit = limit > 0 && limit < INT_MAX ? (int)limit + 1 : 0; /* one more: count the rest? */
     ex = listed("ls", app, tf_calls_list(app, &f, rows_add, &rs), rs.oom);
     int64_t total = (int64_t)rs.total;
-    if (!ex && rs.total > rs.n)
-        ex = listed("ls", app, tf_calls_count(app, &f, &total), 0);
+    /* the rest is counted up to LS_COUNT_MAX: exact below, "or more" above */
+    int64_t max = (int64_t)rs.n + LS_COUNT_MAX;
+    if (!ex && rs.total > rs.n && !json)
+        ex = listed("ls", app, tf_calls_count_max(app, &f, max, &total), 0);
     if (!ex && json) {
         ex = print_json("ls", rows_json(&rs));
     } else if (!ex) {
         print_table(&rs);
         if (total > (int64_t)rs.n)
-            printf("... %lld more (--limit N to see them)\n", (long long)(total - (int64_t)rs.n));
+            printf("... %s%lld more (--limit N to see them)\n", total >= max ? "at least " : "",
+                   (long long)(total - (int64_t)rs.n));
         ex = flush_out("ls");
     }
     rows_free(&rs);

@@ -954,6 +954,14 @@ static void store__list_find_history(void **state)
     assert_int_equal(r.n, 3);
     assert_string_equal(r.works[0], "alpha"); /* newest first */
     assert_string_equal(r.works[1], "beta");
+    int64_t n = -1;
+    assert_int_equal(tf_store_count(f->s, &all, 0, &n), TF_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(tf_store_count(f->s, &all, 2, &n), TF_OK); /* at most 2: "2 or more" */
+    assert_int_equal(n, 2);
+    tf_filter fa = {.work = "alpha"};
+    assert_int_equal(tf_store_count(f->s, &fa, 5, &n), TF_OK);
+    assert_int_equal(n, 2);
     memset(&r, 0, sizeof r);
     tf_filter fl = {.status = "succeeded", .limit = 1};
     assert_int_equal(tf_store_list(f->s, &fl, collect, &r), TF_OK);
