@@ -187,6 +187,17 @@ void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *arg
     app->on_event(&ev, app->event_user);
 }
 
+/*
+ * Commit the store's deferred writes before a wait, so other processes see
+ * our ends (and our executions' process groups) while we sit idle. A
+ * failure stops the loop like any other store error.
+ */
+int tf_app_flush(tf_app *app)
+{
+    int rc = tf_store_flush(app->store);
+    return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+}
+
 /* Results handed to flows live until the end of the tick. */
 int tf_app_keep_result(tf_app *app, cJSON *tree)
 {

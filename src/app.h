@@ -139,6 +139,7 @@ struct tf_tick {
 /* app.c */
 double tf_app_now(const tf_app *app);
 int tf_app_fail(tf_app *app, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tf_app_flush(tf_app *app);
 int tf_app_keep_result(tf_app *app, cJSON *tree);
 void tf_app_free_tick_results(tf_app *app);
 void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
@@ -154,7 +155,6 @@ const cJSON *tf_memo_result(tf_memo_entry *e);
 void tf_memo_clear(tf_memo *m);
 
 /* work.c */
-int tf_app_flush(tf_app *app);
 int tf_running_step_all(tf_app *app, int *finished);
 size_t tf_running_live(const tf_app *app);
 void tf_running_stop_all(tf_app *app);

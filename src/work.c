@@ -353,17 +353,6 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
 }
 
 /*
- * Commit the store's deferred writes before a wait, so other processes see
- * our ends (and our executions' process groups) while we sit idle. A
- * failure stops the loop like any other store error.
- */
-int tf_app_flush(tf_app *app)
-{
-    int rc = tf_store_flush(app->store);
-    return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
-}
-
-/*
  * Block until r ends (the flow waits: parallel off). Parallel ones keep
  * stepping. The deferred writes wait TF_FLUSH_GRACE for r: a short
  * execution's start and end then ride on the next claim's transaction.
