@@ -1,7 +1,10 @@
 /*
- * cli.h - the tickflow command: the subcommand table (main.c) and shared
- * helpers (util.c). Only the CLI prints and exits; it uses the library
- * through include/tickflow.h and the internal store API for inspection.
+ * cli.h - the tickflow command: the subcommand table (main.c), one file
+ * per subcommand, and the helpers they share: util.c (errors, exit codes,
+ * options, files, the database), timefmt.c (dates and durations),
+ * select.c (selectors: statuses, key prefixes, the audit text) and rows.c
+ * (owned copies of listed calls, their JSON and their table). Only the CLI
+ * prints and exits; it uses the library through include/tickflow.h.
  *
  * Exit codes (documented in --help and tickflow(1)):
  *   0 success; 1 a call failed / nothing matched; 2 usage error;
@@ -12,7 +15,10 @@
 #define TF_CLI_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "tickflow.h"
 
 enum {
     TF_EXIT_OK = 0, TF_EXIT_FAILED = 1, TF_EXIT_USAGE = 2, TF_EXIT_INPUT = 3,
@@ -32,13 +38,15 @@ typedef struct tf_cmd {
 int cmd_canon(int argc, char **argv);   /* canon.c */
 int cmd_hash(int argc, char **argv);    /* canon.c */
 int cmd_run(int argc, char **argv);     /* run.c */
-int cmd_ls(int argc, char **argv);      /* cache.c */
-int cmd_show(int argc, char **argv);    /* cache.c */
-int cmd_logs(int argc, char **argv);    /* cache.c */
-int cmd_clear(int argc, char **argv);   /* cache.c */
-int cmd_retry(int argc, char **argv);   /* cache.c */
-int cmd_gc(int argc, char **argv);      /* cache.c */
-int cmd_status(int argc, char **argv);  /* cache.c */
+int cmd_ls(int argc, char **argv);      /* ls.c */
+int cmd_show(int argc, char **argv);    /* show.c */
+int cmd_logs(int argc, char **argv);    /* logs.c */
+int cmd_clear(int argc, char **argv);   /* clear.c */
+int cmd_retry(int argc, char **argv);   /* retry.c */
+int cmd_gc(int argc, char **argv);      /* gc.c */
+int cmd_status(int argc, char **argv);  /* status.c */
+
+/* ---- util.c -------------------------------------------------------------- */
 
 /* Print "tickflow: " + message + newline to stderr (printf-style). */
 void tf_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -60,5 +68,197 @@ int tf_cli_read_file(const char *path, char **data, size_t *len);
  * pipeline's db, already resolved), else "./tickflow.db". Never NULL.
  */
 const char *tf_cli_db_path(const char *opt_db, const char *fallback);
+
+/*
+ * Open the existing database chosen by --db / $TICKFLOW_DB / ./tickflow.db
+ * for cmd. A path that does not exist is refused (never created). Returns
+ * 0 with *app set (the caller closes it), or the exit code with the error
+ * printed and *app NULL.
+ */
+int tf_cli_open_db(const char *cmd, const char *opt_db, tf_app **app);
+
+/* Report a failed library call (result rc) of cmd on app; returns the exit code. */
+int tf_cli_lib_fail(const char *cmd, tf_app *app, int rc);
+
+/*
+ * The exit code of a tf_calls_* call (result rc) that filled a copy list
+ * (oom: a copy failed): 0 when both went well, else the error printed.
+ */
+int tf_cli_listed(const char *cmd, tf_app *app, int rc, int oom);
+
+/* Flush stdout; 0, or TF_EXIT_IO with the error printed. */
+int tf_cli_flush_out(const char *cmd);
+
+/* Print a cJSON document on one line and flush; frees doc (NULL = out of memory). */
+int tf_cli_print_json(const char *cmd, cJSON *doc);
+
+/*
+ * Print a getopt_long failure (c is ':' or '?') of cmd and its usage to
+ * stderr; returns TF_EXIT_USAGE. Options are parsed with opterr = 0 and an
+ * optstring starting with ':'.
+ */
+int tf_cli_bad_option(const char *cmd, int c, char **argv, void (*usage)(FILE *));
+
+/* Print msg (printf-style) and usage to stderr; returns TF_EXIT_USAGE. */
+int tf_cli_misuse(void (*usage)(FILE *), const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A whole number in 1..1e9 (--limit, --attempt) into *out; -1 if it is not one. */
+int tf_cli_parse_count(const char *text, long *out);
+
+/*
+ * Ask "delete N calls? [y/N]" on the terminal. Returns 1 for y/yes, 0
+ * otherwise (including end of input).
+ */
+int tf_cli_confirm(int64_t n);
+
+/* 1 (with the refusal of cmd printed) when stdin is no terminal to ask on. */
+int tf_cli_cannot_ask(const char *cmd);
+
+/* Who runs this (for the audit row): the effective user's name, else $USER, else "uid N". */
+void tf_cli_user_name(char out[256]);
+
+/* ---- timefmt.c: dates and durations ------------------------------------- */
+
+/* The wall clock, epoch seconds. */
+double tf_cli_now(void);
+
+/* Epoch seconds as the store writes them: 2026-11-25T15:32:56.123Z. */
+void tf_cli_iso(double t, char out[32]);
+
+/*
+ * Parse YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.fff...]][Z|+HH:MM|-HH:MM] (a
+ * space may replace the T; no zone means UTC) into epoch seconds.
+ * Returns 0, or -1 when the text is not such a date or names no real time.
+ */
+int tf_cli_parse_date(const char *text, double *out);
+
+/*
+ * run's --now and --backfill: "YYYY-MM-DD[(T| )HH:MM[:SS]]" in local time
+ * -> epoch seconds; *has_time says whether a time of day was given.
+ * Returns -1 if malformed.
+ */
+double tf_cli_parse_local_datetime(const char *s, int *has_time);
+
+/*
+ * A DATE option (--since, --before) of cmd in the store's text form
+ * (compared with created_at) into out. 0, or -1 with the error printed.
+ */
+int tf_cli_date_option(const char *cmd, const char *opt, const char *text, char out[32]);
+
+/* Parse "30d", "12h", "90m", "45s", "2w" into seconds; -1 if invalid. */
+double tf_cli_parse_duration(const char *text);
+
+/* "1.234s" below a minute (millis; else "12s"), else "1m23s", "2h03m04s"; "-" if sec < 0. */
+void tf_cli_fmt_duration(double sec, int millis, char out[32]);
+
+/* ---- rows.c: listed calls, owned ------------------------------------------ */
+
+/* Widest ARGS text shown in a human table (bytes). */
+#define TF_CLI_ARGS_WIDTH 40
+
+/* A list of owned tf_call_row copies (zero-initialise; tf_cli_rows_free). */
+typedef struct tf_cli_rows {
+    tf_call_row *v;         /* rows; every string malloc'd (or NULL) */
+    size_t n;               /* kept rows */
+    size_t cap;             /* allocated */
+    size_t keep;            /* keep at most this many (0 = all) */
+    size_t total;           /* rows seen, kept or not */
+    int oom;                /* a copy failed */
+} tf_cli_rows;
+
+/* A list of owned tf_history_row copies (zero-initialise; tf_cli_hist_free). */
+typedef struct tf_cli_hist {
+    tf_history_row *v;      /* attempts, oldest first; strings malloc'd */
+    size_t n;               /* count */
+    size_t cap;             /* allocated */
+    int oom;                /* a copy failed */
+} tf_cli_hist;
+
+/* tf_row_fn: append a copy of r to the tf_cli_rows in user (1 = stop: out of memory). */
+int tf_cli_rows_add(const tf_call_row *r, void *user);
+
+/* Free every copy; rs is empty (and reusable) afterwards. */
+void tf_cli_rows_free(tf_cli_rows *rs);
+
+/* tf_hist_fn: append a copy of r to the tf_cli_hist in user. */
+int tf_cli_hist_add(const tf_history_row *r, void *user);
+
+/* Free every copy; h is empty afterwards. */
+void tf_cli_hist_free(tf_cli_hist *h);
+
+/* s, or "-" when NULL or empty. */
+const char *tf_cli_or_dash(const char *s);
+
+/* The wider of w and the text s (column widths). */
+int tf_cli_wider(int w, const char *s);
+
+/* "host:pid", or "?:pid", or "-" when unknown; cut with "..." past 299 bytes. */
+void tf_cli_runner_text(const char *host, long pid, char out[300]);
+
+/* Seconds rounded to the microsecond (stored durations carry float noise). */
+double tf_cli_micro(double sec);
+
+/* Add a number member to o, or null when null is set. */
+void tf_cli_add_num_or_null(cJSON *o, const char *name, double v, int null);
+
+/* One call / one attempt as a new JSON object (NULL when out of memory). */
+cJSON *tf_cli_row_json(const tf_call_row *r);
+cJSON *tf_cli_hist_json(const tf_history_row *h);
+
+/* A new JSON array of the rows (NULL when out of memory). */
+cJSON *tf_cli_rows_json(const tf_cli_rows *rs);
+
+/*
+ * {"dry_run", "count"[, "calls": the rows]} of clear and gc; "calls" only
+ * when calls is not NULL. NULL when out of memory.
+ */
+cJSON *tf_cli_count_doc(int dry, int64_t count, const tf_cli_rows *calls);
+
+/* Print rows as an aligned table: KEY WORK STATUS ATTEMPTS CREATED DURATION ARGS. */
+void tf_cli_print_table(const tf_cli_rows *rs);
+
+/* ---- select.c: which calls a command means -------------------------------- */
+
+/* 1 when s is a call status: running, succeeded, failed, interrupted. */
+int tf_cli_valid_status(const char *s);
+
+/* 1 when p is a key prefix: 4 to 64 hex digits. */
+int tf_cli_valid_prefix(const char *p);
+
+/*
+ * The one operand KEY-PREFIX of cmd (show, logs) after the options into
+ * *prefix: 0, or TF_EXIT_USAGE with the misuse and usage printed.
+ */
+int tf_cli_prefix_operand(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
+                          const char **prefix);
+
+/* The selector text for the audit row: the options as typed, quoted when needed. */
+typedef struct tf_cli_sel {
+    char text[2048];        /* e.g. "--work train --status failed" */
+    size_t len;             /* bytes used */
+    int cut;                /* text was too long and was cut */
+} tf_cli_sel;
+
+/* Append option opt (with value val, or none when NULL) to s. */
+void tf_cli_sel_add(tf_cli_sel *s, const char *opt, const char *val);
+
+/*
+ * The one call whose key starts with prefix, copied into *rs (n == 1).
+ * Returns 0, or the exit code with the error printed: no match or several
+ * matches (listed, never guessed) exit 1.
+ */
+int tf_cli_find_call(const char *cmd, tf_app *app, const char *prefix, tf_cli_rows *rs);
+
+/* tf_cli_find_call, and the call's attempts into *h. 0, or the exit code. */
+int tf_cli_find_with_history(const char *cmd, tf_app *app, const char *prefix,
+                             tf_cli_rows *rs, tf_cli_hist *h);
+
+/*
+ * For --key: find the one call of prefix (copied into *found, which must
+ * outlive f) and narrow f to exactly its full key. 0, or the exit code.
+ */
+int tf_cli_narrow_to_key(const char *cmd, tf_app *app, const char *prefix, tf_cli_rows *found,
+                         tf_filter *f);
 
 #endif

@@ -453,43 +453,6 @@ static void on_event(const tf_event *ev, void *user)
 
 /* ---- options ------------------------------------------------------------------ */
 
-/* "YYYY-MM-DD[(T| )HH:MM[:SS]]" local time -> epoch; -1 if malformed. */
-static double parse_datetime(const char *s, int *has_time)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-    *has_time = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
-        return -1;
-    const char *t = s + n;
-    if (*t == 'T' || *t == ' ') {
-        int m = 0;
-        if (sscanf(t + 1, "%2d:%2d%n", &h, &mi, &m) != 2 || m != 5)
-            return -1;
-        t += 1 + m;
-        if (*t == ':') {
-            if (sscanf(t + 1, "%2d%n", &sec, &m) != 1 || m != 2)
-                return -1;
-            t += 3;
-        }
-        *has_time = 1;
-    }
-    if (*t || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    tm.tm_isdst = -1;
-    time_t at = mktime(&tm);
-    if (at == (time_t)-1 || tm.tm_mday != d)
-        return -1; /* mktime normalised an impossible date such as 02-30 */
-    return (double)at;
-}
-
 static int parse_positive(const char *s, double *out)
 {
     char *end;
@@ -575,7 +538,7 @@ int cmd_run(int argc, char **argv)
                 return misuse("--tick wants a number of seconds > 0, not '%s'", optarg);
             break;
         case 'n':
-            if ((now = parse_datetime(optarg, &has_time)) < 0)
+            if ((now = tf_cli_parse_local_datetime(optarg, &has_time)) < 0)
                 return misuse("--now wants YYYY-MM-DD[THH:MM[:SS]], not '%s'", optarg);
             has_now = 1;
             break;
@@ -610,10 +573,10 @@ int cmd_run(int argc, char **argv)
         memcpy(from, backfill, (size_t)(dots - backfill));
         from[dots - backfill] = '\0';
         snprintf(to, sizeof to, "%s", dots + 2); /* length checked above */
-        day_from = parse_datetime(from, &ht);
+        day_from = tf_cli_parse_local_datetime(from, &ht);
         if (day_from < 0 || ht)
             return misuse("--backfill: bad first day in '%s'", backfill);
-        day_to = parse_datetime(to, &ht);
+        day_to = tf_cli_parse_local_datetime(to, &ht);
         if (day_to < 0 || ht)
             return misuse("--backfill: bad last day in '%s'", backfill);
         if (day_to < day_from)

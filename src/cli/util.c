@@ -1,12 +1,18 @@
 /*
  * util.c - helpers shared by the subcommands: error printing, exit codes,
- * reading input files, choosing the database path.
+ * option errors, reading input files, choosing and opening the database,
+ * writing standard output, and asking before deleting.
  */
 #include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tickflow.h"
 #include "cli.h"
@@ -91,4 +97,133 @@ const char *tf_cli_db_path(const char *opt_db, const char *fallback)
     if (fallback && *fallback)
         return fallback;
     return "./tickflow.db";
+}
+
+int tf_cli_open_db(const char *cmd, const char *opt_db, tf_app **app)
+{
+    const char *path = tf_cli_db_path(opt_db, NULL);
+    struct stat st;
+    *app = NULL;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) {
+            tf_cli_err("no database at '%s'", path);
+            return TF_EXIT_DB;
+        }
+        tf_cli_err("%s: cannot open database '%s': %s", cmd, path, strerror(errno));
+        return TF_EXIT_DB;
+    }
+    int rc = tf_app_open(path, app);
+    if (rc != TF_OK) {
+        tf_cli_err("%s: %s", cmd, tf_errmsg(*app));
+        tf_app_close(*app);
+        *app = NULL;
+        return tf_cli_exit_for(rc) == TF_EXIT_IO ? TF_EXIT_IO : TF_EXIT_DB;
+    }
+    return 0;
+}
+
+int tf_cli_lib_fail(const char *cmd, tf_app *app, int rc)
+{
+    tf_cli_err("%s: %s", cmd, tf_errmsg(app));
+    return tf_cli_exit_for(rc);
+}
+
+int tf_cli_listed(const char *cmd, tf_app *app, int rc, int oom)
+{
+    if (oom) {
+        tf_cli_err("%s: out of memory", cmd);
+        return TF_EXIT_IO;
+    }
+    return rc == TF_OK ? 0 : tf_cli_lib_fail(cmd, app, rc);
+}
+
+int tf_cli_flush_out(const char *cmd)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        tf_cli_err("%s: cannot write standard output: %s", cmd, strerror(errno));
+        return TF_EXIT_IO;
+    }
+    return TF_EXIT_OK;
+}
+
+int tf_cli_print_json(const char *cmd, cJSON *doc)
+{
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (!text) {
+        tf_cli_err("%s: out of memory building JSON", cmd);
+        return TF_EXIT_IO;
+    }
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    free(text);
+    return tf_cli_flush_out(cmd);
+}
+
+int tf_cli_bad_option(const char *cmd, int c, char **argv, void (*usage)(FILE *))
+{
+    const char *text = argv[optind - 1];
+    if (c == ':')
+        tf_cli_err("%s: option '%s' needs a value", cmd, text);
+    else if (optopt && optopt < 256 && !(text[0] == '-' && text[1] == '-'))
+        tf_cli_err("%s: unknown option '-%c'", cmd, optopt);
+    else
+        tf_cli_err("%s: unknown option '%s'", cmd, text);
+    usage(stderr);
+    return TF_EXIT_USAGE;
+}
+
+int tf_cli_misuse(void (*usage)(FILE *), const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tf_cli_verr(fmt, ap);
+    va_end(ap);
+    usage(stderr);
+    return TF_EXIT_USAGE;
+}
+
+int tf_cli_parse_count(const char *text, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < 1 || v > 1000000000L)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int tf_cli_confirm(int64_t n)
+{
+    fprintf(stderr, "delete %lld call%s? [y/N] ", (long long)n, n == 1 ? "" : "s");
+    fflush(stderr);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+}
+
+int tf_cli_cannot_ask(const char *cmd)
+{
+    if (isatty(STDIN_FILENO))
+        return 0;
+    tf_cli_err("%s: refusing without --yes (stdin is not a terminal)", cmd);
+    return 1;
+}
+
+void tf_cli_user_name(char out[256])
+{
+    struct passwd *pw = getpwuid(geteuid());
+    const char *env = getenv("USER");
+    int n;
+    if (pw && pw->pw_name && *pw->pw_name)
+        n = snprintf(out, 256, "%s", pw->pw_name);
+    else if (env && *env)
+        n = snprintf(out, 256, "%s", env);
+    else
+        n = snprintf(out, 256, "uid %ld", (long)geteuid());
+    if (n < 0 || (size_t)n >= 256)
+        snprintf(out, 256, "uid %ld", (long)geteuid());
 }

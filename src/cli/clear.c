@@ -1,0 +1,170 @@
+/*
+ * clear.c - tickflow clear: delete recorded calls (and their history) so
+ * they run again; selectors combine with AND, a terminal is asked first,
+ * and every clear is recorded in the table 'clears'.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tickflow.h"
+#include "cli.h"
+
+static void clear_usage(FILE *to)
+{
+    fputs("usage: tickflow clear [--db PATH] (--work W | --key PREFIX | --args JSON |\n"
+          "                      --status S | --before DATE | --all)...\n"
+          "                      [--dry-run] [--yes] [--json]\n\n"
+          "Delete recorded calls (and their history) so they run again. Selectors\n"
+          "combine with AND; at least one is required. A call running under a live\n"
+          "lease is spared unless --status running is given. Every clear is\n"
+          "recorded in the table 'clears' (time, user, selector, count).\n\n"
+          "options:\n"
+          "  --db PATH       database (default $TICKFLOW_DB, else ./tickflow.db)\n"
+          "  --work W        calls of work W\n"
+          "  --key PREFIX    the one call whose key starts with PREFIX (4+ hex digits;\n"
+          "                  a prefix shared by several calls is refused)\n"
+          "  --args JSON     calls whose argument set is JSON (canonicalized and hashed)\n"
+          "  --status S      calls in status S: running, succeeded, failed, interrupted\n"
+          "  --before DATE   calls created before DATE (YYYY-MM-DD or ISO-8601)\n"
+          "  --all           every call\n"
+          "  --dry-run       list what would be deleted; delete nothing\n"
+          "  --yes           do not ask; without it a terminal is asked \"delete N calls?\n"
+          "                  [y/N]\" and a non-terminal standard input is refused\n"
+          "  --json          print one JSON object {\"dry_run\", \"count\", \"calls\": [...]}\n"
+          "  -h, --help      show this help\n\n"
+          "exit codes: 0 ok (also when nothing matched); 1 --key matched no call or\n"
+          "  several, or the question was declined; 2 usage (also: refused without --yes);\n"
+          "  3 bad --args JSON; 4 database error\n", to);
+}
+
+int cmd_clear(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"work", required_argument, NULL, 'w'},
+        {"key", required_argument, NULL, 'k'},
+        {"args", required_argument, NULL, 'a'},
+        {"status", required_argument, NULL, 's'},
+        {"before", required_argument, NULL, 'b'},
+        {"all", no_argument, NULL, 'A'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"yes", no_argument, NULL, 'y'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL, *key = NULL;
+    tf_filter f = {0};
+    char before[32], args_key[65];
+    tf_cli_sel s = {{0}, 0, 0};
+    int dry = 0, yes = 0, json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'w':
+            if (f.work)
+                return tf_cli_misuse(clear_usage, "clear: --work given twice");
+            f.work = optarg;
+            tf_cli_sel_add(&s, "--work", optarg);
+            break;
+        case 'k':
+            if (key)
+                return tf_cli_misuse(clear_usage, "clear: --key given twice");
+            if (!tf_cli_valid_prefix(optarg))
+                return tf_cli_misuse(clear_usage, "clear: --key: '%s' must be 4 to 64 hexadecimal digits", optarg);
+            key = optarg;
+            tf_cli_sel_add(&s, "--key", optarg);
+            break;
+        case 'a': {
+            if (f.args_sha256)
+                return tf_cli_misuse(clear_usage, "clear: --args given twice");
+            tf_error err;
+            int rc = tf_hash_text(optarg, strlen(optarg), args_key, &err);
+            if (rc != TF_OK) {
+                tf_cli_err("clear: --args: %s", rc == TF_EINPUT ? err.msg : tf_strerror(rc));
+                return tf_cli_exit_for(rc);
+            }
+            f.args_sha256 = args_key;
+            tf_cli_sel_add(&s, "--args", optarg);
+            break;
+        }
+        case 's':
+            if (f.status)
+                return tf_cli_misuse(clear_usage, "clear: --status given twice");
+            if (!tf_cli_valid_status(optarg))
+                return tf_cli_misuse(clear_usage, "clear: --status: unknown status '%s'", optarg);
+            f.status = optarg;
+            tf_cli_sel_add(&s, "--status", optarg);
+            break;
+        case 'b':
+            if (f.before)
+                return tf_cli_misuse(clear_usage, "clear: --before given twice");
+            if (tf_cli_date_option("clear", "--before", optarg, before) != 0)
+                return TF_EXIT_USAGE;
+            f.before = before;
+            tf_cli_sel_add(&s, "--before", optarg);
+            break;
+        case 'A':
+            if (!f.all)
+                tf_cli_sel_add(&s, "--all", NULL);
+            f.all = 1;
+            break;
+        case 'n': dry = 1; break;
+        case 'y': yes = 1; break;
+        case 'j': json = 1; break;
+        case 'h': clear_usage(stdout); return TF_EXIT_OK;
+        default: return tf_cli_bad_option("clear", c, argv, clear_usage);
+        }
+    }
+    if (optind < argc)
+        return tf_cli_misuse(clear_usage, "clear: unexpected argument '%s'", argv[optind]);
+    if (!f.work && !key && !f.args_sha256 && !f.status && !f.before && !f.all)
+        return tf_cli_misuse(clear_usage, "clear: say what to clear: --work, --key, --args, --status,"
+                      " --before or --all");
+    int ask = !dry && !yes;
+    if (ask && tf_cli_cannot_ask("clear"))
+        return TF_EXIT_USAGE;
+
+    tf_app *app;
+    int ex = tf_cli_open_db("clear", db, &app);
+    if (ex)
+        return ex;
+    tf_cli_rows rs = {0}, found = {0};
+    char user[256];
+    tf_cli_user_name(user);
+    int64_t count = 0;
+    if (key)
+        ex = tf_cli_narrow_to_key("clear", app, key, &found, &f);
+    if (!ex && ask) {
+        int rc = tf_calls_clear(app, &f, user, s.text, 1, NULL, NULL, &count);
+        if (rc != TF_OK)
+            ex = tf_cli_lib_fail("clear", app, rc);
+        else if (count > 0 && !tf_cli_confirm(count)) {
+            tf_cli_err("clear: nothing deleted");
+            ex = TF_EXIT_FAILED;
+        }
+    }
+    if (!ex) {
+        int rc = tf_calls_clear(app, &f, user, s.text, dry, tf_cli_rows_add, &rs, &count);
+        ex = tf_cli_listed("clear", app, rc, rs.oom);
+        if (!ex && json) {
+            ex = tf_cli_print_json("clear", tf_cli_count_doc(dry, count, &rs));
+        } else if (!ex) {
+            if (dry) {
+                if (rs.n)
+                    tf_cli_print_table(&rs);
+                printf("would clear %lld call%s\n", (long long)count, count == 1 ? "" : "s");
+            } else {
+                printf("cleared %lld call%s\n", (long long)count, count == 1 ? "" : "s");
+            }
+            ex = tf_cli_flush_out("clear");
+        }
+    }
+    tf_cli_rows_free(&found);
+    tf_cli_rows_free(&rs);
+    tf_app_close(app);
+    return ex;
+}

@@ -1,0 +1,181 @@
+/*
+ * gc.c - tickflow gc: delete settled calls that finished more than a
+ * duration ago, their history, and the old execution logs beside the
+ * database.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tickflow.h"
+#include "cli.h"
+
+static void gc_usage(FILE *to)
+{
+    fputs("usage: tickflow gc [--db PATH] --older-than DURATION [--dry-run] [--yes] [--json]\n\n"
+          "Delete settled calls (succeeded, failed, interrupted) that finished more\n"
+          "than DURATION ago, and their history. Running calls are never touched.\n\n"
+          "options:\n"
+          "  --db PATH              database (default $TICKFLOW_DB, else ./tickflow.db)\n"
+          "  --older-than DURATION  a positive whole number and a unit: s, m, h, d or w\n"
+          "                         (45s, 90m, 12h, 30d, 2w)\n"
+          "  --dry-run              list what would be deleted; delete nothing\n"
+          "  --yes                  do not ask; without it a terminal is asked and a\n"
+          "                         non-terminal standard input is refused\n"
+          "  --json                 print {\"dry_run\", \"count\"[, \"calls\"]}\n"
+          "  -h, --help             show this help\n\n"
+          "exit codes: 0 ok (also when nothing is old enough); 1 the question was\n"
+          "  declined; 2 usage (also: refused without --yes); 4 database error\n", to);
+}
+
+/* What gc would delete: settled rows finished before `cutoff` (ISO text). */
+typedef struct gc_scan {
+    const char *cutoff;     /* finished_at < this */
+    tf_cli_rows *out;       /* copies of the matching rows */
+} gc_scan;
+
+static int gc_pick(const tf_call_row *r, void *user)
+{
+    gc_scan *g = user;
+    if (!strcmp(r->status, "running") || !r->finished_at || strcmp(r->finished_at, g->cutoff) >= 0)
+        return 0;
+    return tf_cli_rows_add(r, g->out);
+}
+
+/* Delete "*.log" files directly under dir last written before `before`; count them. */
+static long prune_log_folder(const char *dir, double before)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || strcmp(de->d_name + len - 4, ".log"))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
+            && (double)st.st_mtime < before && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * gc also removes old execution logs: every .log file in "<db>.logs/WORK" last
+ * written before the cutoff (a running execution's log is being written,
+ * so it is never that old). Returns how many files went.
+ */
+static long prune_logs(const char *db_path, double before)
+{
+    char root[4096], sub[4096 + 256];
+    if ((size_t)snprintf(root, sizeof root, "%s.logs", db_path) >= sizeof root)
+        return 0;
+    DIR *d = opendir(root);
+    if (!d)
+        return 0;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", root, de->d_name) < sizeof sub)
+            n += prune_log_folder(sub, before);
+    }
+    closedir(d);
+    return n;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"older-than", required_argument, NULL, 'o'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"yes", no_argument, NULL, 'y'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    double age = -1;
+    int dry = 0, yes = 0, json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'o':
+            age = tf_cli_parse_duration(optarg);
+            if (age <= 0)
+                return tf_cli_misuse(gc_usage, "gc: --older-than: '%s' is not a duration"
+                              " (a number and s, m, h, d or w: 30d)", optarg);
+            break;
+        case 'n': dry = 1; break;
+        case 'y': yes = 1; break;
+        case 'j': json = 1; break;
+        case 'h': gc_usage(stdout); return TF_EXIT_OK;
+        default: return tf_cli_bad_option("gc", c, argv, gc_usage);
+        }
+    }
+    if (optind < argc)
+        return tf_cli_misuse(gc_usage, "gc: unexpected argument '%s'", argv[optind]);
+    if (age <= 0)
+        return tf_cli_misuse(gc_usage, "gc: --older-than DURATION is required");
+    int ask = !dry && !yes;
+    if (ask && tf_cli_cannot_ask("gc"))
+        return TF_EXIT_USAGE;
+
+    tf_app *app;
+    int ex = tf_cli_open_db("gc", db, &app);
+    if (ex)
+        return ex;
+    double before = tf_cli_now() - age;
+    char cutoff[32];
+    tf_cli_iso(before, cutoff);
+    tf_cli_rows rs = {0};
+    int64_t count = 0;
+    long logs = 0;
+    if (dry || ask) {
+        gc_scan g = {cutoff, &rs};
+        ex = tf_cli_listed("gc", app, tf_calls_list(app, NULL, gc_pick, &g), rs.oom);
+        count = (int64_t)rs.n;
+        if (!ex && ask && count > 0 && !tf_cli_confirm(count)) {
+            tf_cli_err("gc: nothing deleted");
+            ex = TF_EXIT_FAILED;
+        }
+    }
+    if (!ex && !dry && (!ask || count > 0)) {
+        int rc = tf_calls_gc(app, before, &count);
+        if (rc != TF_OK)
+            ex = tf_cli_lib_fail("gc", app, rc);
+        else
+            logs = prune_logs(tf_cli_db_path(db, NULL), before);
+    }
+    if (!ex && json) {
+        ex = tf_cli_print_json("gc", tf_cli_count_doc(dry, count, dry ? &rs : NULL));
+    } else if (!ex) {
+        if (dry) {
+            if (rs.n)
+                tf_cli_print_table(&rs);
+            printf("would delete %lld call%s finished before %s\n", (long long)count,
+                   count == 1 ? "" : "s", cutoff);
+        } else {
+            printf("deleted %lld call%s finished before %s, and %ld log file%s\n",
+                   (long long)count, count == 1 ? "" : "s", cutoff, logs, logs == 1 ? "" : "s");
+        }
+        ex = tf_cli_flush_out("gc");
+    }
+    tf_cli_rows_free(&rs);
+    tf_app_close(app);
+    return ex;
+}

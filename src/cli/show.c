@@ -1,0 +1,139 @@
+/*
+ * show.c - tickflow show: one call (found by key prefix, never guessed)
+ * with every execution attempt, as text or one JSON object.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tickflow.h"
+#include "cli.h"
+
+static void show_usage(FILE *to)
+{
+    fputs("usage: tickflow show [--db PATH] [--json] KEY-PREFIX\n\n"
+          "Show the one call whose key starts with KEY-PREFIX (at least 4 hex digits):\n"
+          "work, version, full key, status, attempts, times, duration, canonical\n"
+          "arguments, result, last error, log file, and every execution attempt\n"
+          "(status, start, duration, runner host:pid, exit code or signal, error).\n"
+          "A prefix shared by several calls is refused with the candidates listed.\n\n"
+          "options:\n"
+          "  --db PATH   database (default $TICKFLOW_DB, else ./tickflow.db)\n"
+          "  --json      print one JSON object: the call's fields (as in 'ls --json')\n"
+          "              and \"history\", an array of attempt objects\n"
+          "  -h, --help  show this help\n\n"
+          "exit codes: 0 ok; 1 no call or several calls match; 2 usage; 4 database error\n",
+          to);
+}
+
+static void print_call(const tf_call_row *r, const tf_cli_hist *h)
+{
+    char dur[32];
+    tf_cli_fmt_duration(r->duration, 1, dur);
+    printf("work      %s\n", r->work);
+    printf("version   %s\n", r->version && *r->version ? r->version : "(none)");
+    printf("key       %s\n", r->args_sha256);
+    printf("status    %s\n", r->status);
+    printf("attempts  %d\n", r->attempts);
+    printf("created   %s\n", tf_cli_or_dash(r->created_at));
+    printf("started   %s\n", tf_cli_or_dash(r->started_at));
+    printf("finished  %s\n", tf_cli_or_dash(r->finished_at));
+    printf("duration  %s\n", dur);
+    if (!strcmp(r->status, "running")) {
+        char runner[300];
+        tf_cli_runner_text(r->runner_host, r->runner_pid, runner);
+        printf("runner    %s\n", runner);
+    }
+    printf("args      %s\n", tf_cli_or_dash(r->args_json));
+    printf("result    %s\n", r->result_json ? r->result_json : "-");
+    printf("error     %s\n", tf_cli_or_dash(r->error));
+    printf("log       %s\n", tf_cli_or_dash(r->log_path));
+    printf("history:\n");
+    if (h->n == 0) {
+        printf("  (no attempts)\n");
+        return;
+    }
+    int sw = (int)strlen("STATUS"), rw = (int)strlen("RUNNER");
+    char (*runners)[300] = calloc(h->n, sizeof *runners);
+    if (!runners)
+        return;
+    for (size_t i = 0; i < h->n; i++) {
+        tf_cli_runner_text(h->v[i].runner_host, h->v[i].runner_pid, runners[i]);
+        sw = tf_cli_wider(sw, tf_cli_or_dash(h->v[i].status));
+        rw = tf_cli_wider(rw, runners[i]);
+    }
+    printf("  %7s  %-*s  %-24s  %9s  %-*s  %-10s  %s\n", "ATTEMPT", sw, "STATUS", "STARTED",
+           "DURATION", rw, "RUNNER", "EXIT", "ERROR");
+    for (size_t i = 0; i < h->n; i++) {
+        const tf_history_row *a = &h->v[i];
+        char exit_text[32];
+        if (a->term_signal > 0)
+            snprintf(exit_text, sizeof exit_text, "signal %d", a->term_signal);
+        else if (a->exit_code >= 0)
+            snprintf(exit_text, sizeof exit_text, "%d", a->exit_code);
+        else
+            snprintf(exit_text, sizeof exit_text, "-");
+        tf_cli_fmt_duration(a->duration, 1, dur);
+        printf("  %7d  %-*s  %-24s  %9s  %-*s  %-10s  %s\n", a->attempt, sw, tf_cli_or_dash(a->status),
+               tf_cli_or_dash(a->started_at), dur, rw, runners[i], exit_text, tf_cli_or_dash(a->error));
+    }
+    free(runners);
+}
+
+int cmd_show(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    int json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': show_usage(stdout); return TF_EXIT_OK;
+        default: return tf_cli_bad_option("show", c, argv, show_usage);
+        }
+    }
+    const char *prefix;
+    if (tf_cli_prefix_operand("show", argc, argv, show_usage, &prefix) != 0)
+        return TF_EXIT_USAGE;
+
+    tf_app *app;
+    int ex = tf_cli_open_db("show", db, &app);
+    if (ex)
+        return ex;
+    tf_cli_rows rs = {0};
+    tf_cli_hist h = {0};
+    ex = tf_cli_find_with_history("show", app, prefix, &rs, &h);
+    if (!ex && json) {
+        cJSON *o = tf_cli_row_json(&rs.v[0]);
+        cJSON *a = o ? cJSON_AddArrayToObject(o, "history") : NULL;
+        for (size_t i = 0; a && i < h.n; i++) {
+            cJSON *x = tf_cli_hist_json(&h.v[i]);
+            if (!x) {
+                a = NULL;
+                break;
+            }
+            cJSON_AddItemToArray(a, x);
+        }
+        if (!a) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        ex = tf_cli_print_json("show", o);
+    } else if (!ex) {
+        print_call(&rs.v[0], &h);
+        ex = tf_cli_flush_out("show");
+    }
+    tf_cli_hist_free(&h);
+    tf_cli_rows_free(&rs);
+    tf_app_close(app);
+    return ex;
+}
