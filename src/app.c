@@ -111,6 +111,7 @@ void tf_app_close(tf_app *app)
     tf_running_stop_all(app);
     tf_reaper_stop(&app->reaper);
     free(app->running);
+    tf_running_free_index(app);
     tf_app_free_tick_results(app);
     free(app->tick_results);
     tf_memo_clear(&app->memo);

@@ -114,6 +114,12 @@ struct tf_app {
     tf_running **running;   /* parallel executions of this process */
     size_t nrunning;        /* count */
     size_t caprunning;      /* allocated */
+    size_t nlive;           /* of those, not done yet (what --max-parallel counts) */
+    tf_running **rindex;    /* running by (work, key): open addressing, NULL = empty slot */
+    size_t rindex_cap;      /* power of two, or 0 */
+    struct pollfd *pfds;    /* scratch poll set: every live execution's fds + the wake pipe */
+    size_t pfds_cap;        /* allocated entries */
+    double flush_at;        /* app clock: deferred writes waited long enough (tf_running_wait) */
     unsigned max_parallel;  /* loop option; 0 = no limit */
     tf_memo memo;           /* succeeded calls seen by this process */
     int until_idle;         /* the loop runs until idle (--once): non-cached calls run once per loop */
@@ -159,6 +165,8 @@ int tf_running_step_all(tf_app *app, int *finished);
 size_t tf_running_live(const tf_app *app);
 void tf_running_stop_all(tf_app *app);
 int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadline);
+int tf_running_wait(tf_app *app, double until, int flush_grace, int *finished);
+void tf_running_free_index(tf_app *app);
 
 /* command.c */
 int tf_command_argv(const tf_work *w, const cJSON *args, char ***argv, char *err, size_t errlen);

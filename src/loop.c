@@ -11,9 +11,7 @@
  * deferred writes (ends of calls, store.h) are committed at the end of
  * every tick and before every sleep, so they never wait on an idle loop.
  */
-#include <poll.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "app.h"
 
@@ -56,9 +54,8 @@ static int run_tick(tf_app *app)
     else if (rc == TF_OK)
         rc = tf_app_flush(app); /* the tick's ends, before anyone waits on them */
     tf_app_free_tick_results(app);
-    for (size_t i = 0; i < app->nrunning; i++)
-        if (!app->running[i]->done)
-            app->tick_busy = 1;
+    if (app->nlive)
+        app->tick_busy = 1;
     return rc;
 }
 
@@ -66,33 +63,12 @@ static int run_tick(tf_app *app)
 static int sleep_until(tf_app *app, double until)
 {
     for (;;) {
-        double now = tf_app_now(app);
         if (app->stop)
             return TF_ESTOPPED;
-        if (now >= until)
+        if (tf_app_now(app) >= until)
             return TF_OK;
-        int rc = tf_app_flush(app);
-        if (rc != TF_OK)
-            return rc;
-        struct pollfd fds[257];
-        double deadline = 0;
-        int n = tf_running_poll_fds(app, fds, 256, &deadline);
-        double wake = until;
-        if (deadline > 0 && deadline < wake)
-            wake = deadline;
-        fds[n].fd = app->wake[0];
-        fds[n].events = POLLIN;
-        fds[n].revents = 0;
-        double timeout = wake - now;
-        int ms = timeout > 3600 ? 3600000 : (int)(timeout * 1000.0 + 0.999);
-        poll(fds, (nfds_t)n + 1, ms < 0 ? 0 : ms); /* woken by any fd, or the timeout */
-        if (fds[n].revents & POLLIN) {
-            char sink[64];
-            while (read(app->wake[0], sink, sizeof sink) > 0)
-                ;
-        }
         int finished = 0;
-        rc = tf_running_step_all(app, &finished);
+        int rc = tf_running_wait(app, until, 0, &finished); /* flushes first */
         if (rc != TF_OK)
             return rc;
         if (finished)

@@ -34,14 +34,108 @@ static const char *keep_text(tf_app *app, const char *text)
 
 /* ---- running executions ------------------------------------------------ */
 
+/*
+ * The executions of this process are found by (work, key) through an
+ * open-addressing index (linear probing, backward-shift deletion), and the
+ * live ones are counted, so starting, finding and finishing one costs
+ * O(1) however many a foreach holds (a linear scan here made a 10,000
+ * element fan-out quadratic).
+ */
+static uint64_t running_hash(const tf_work *w, const char *key)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = key[i];
+        v = (v << 4) | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v ^ ((uint64_t)w->index * 0x9E3779B97F4A7C15ull);
+}
+
 static tf_running *find_running(tf_app *app, const tf_work *w, const char *key)
 {
-    for (size_t i = 0; i < app->nrunning; i++) {
-        tf_running *r = app->running[i];
+    if (!app->rindex_cap)
+        return NULL;
+    size_t mask = app->rindex_cap - 1;
+    for (size_t i = (size_t)running_hash(w, key) & mask;; i = (i + 1) & mask) {
+        tf_running *r = app->rindex[i];
+        if (!r)
+            return NULL;
         if (r->work == w && !memcmp(r->key, key, 64))
             return r;
     }
-    return NULL;
+}
+
+static void rindex_put(tf_running **slots, size_t cap, tf_running *r)
+{
+    size_t mask = cap - 1;
+    size_t i = (size_t)running_hash(r->work, r->key) & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = r;
+}
+
+/* Index r (room for it was made by running_reserve). */
+static void rindex_add(tf_app *app, tf_running *r)
+{
+    rindex_put(app->rindex, app->rindex_cap, r);
+}
+
+static void rindex_del(tf_app *app, tf_running *r)
+{
+    if (!app->rindex_cap)
+        return;
+    size_t mask = app->rindex_cap - 1;
+    size_t i = (size_t)running_hash(r->work, r->key) & mask;
+    while (app->rindex[i] && app->rindex[i] != r)
+        i = (i + 1) & mask;
+    if (!app->rindex[i])
+        return;
+    app->rindex[i] = NULL;
+    /* pull back every later entry of the cluster whose home is not in (i, j] */
+    for (size_t j = (i + 1) & mask; app->rindex[j]; j = (j + 1) & mask) {
+        size_t home = (size_t)running_hash(app->rindex[j]->work, app->rindex[j]->key) & mask;
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            app->rindex[i] = app->rindex[j];
+            app->rindex[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+/* Room for one more execution in app->running and the index. TF_OK or TF_ENOMEM. */
+static int running_reserve(tf_app *app)
+{
+    if (app->nrunning == app->caprunning) {
+        size_t cap = app->caprunning ? app->caprunning * 2 : 8;
+        tf_running **p = realloc(app->running, cap * sizeof *p);
+        if (!p)
+            return TF_ENOMEM;
+        app->running = p;
+        app->caprunning = cap;
+    }
+    if ((app->nrunning + 1) * 2 > app->rindex_cap) {
+        size_t cap = app->rindex_cap ? app->rindex_cap * 2 : 16;
+        tf_running **slots = calloc(cap, sizeof *slots);
+        if (!slots)
+            return TF_ENOMEM;
+        for (size_t i = 0; i < app->nrunning; i++)
+            rindex_put(slots, cap, app->running[i]);
+        free(app->rindex);
+        app->rindex = slots;
+        app->rindex_cap = cap;
+    }
+    return TF_OK;
+}
+
+void tf_running_free_index(tf_app *app)
+{
+    free(app->rindex);
+    app->rindex = NULL;
+    app->rindex_cap = 0;
+    free(app->pfds);
+    app->pfds = NULL;
+    app->pfds_cap = 0;
 }
 
 static void running_free(tf_app *app, tf_running *r)
@@ -58,12 +152,23 @@ static void running_free(tf_app *app, tf_running *r)
     free(r);
 }
 
+/* Take app->running[i] out (the last entry moves into i) and free it. */
+static void remove_running_at(tf_app *app, size_t i)
+{
+    tf_running *r = app->running[i];
+    app->running[i] = app->running[--app->nrunning];
+    rindex_del(app, r);
+    if (!r->done && app->nlive)
+        app->nlive--;
+    running_free(app, r);
+}
+
 static void remove_running(tf_app *app, tf_running *r)
 {
     for (size_t i = 0; i < app->nrunning; i++) {
         if (app->running[i] == r) {
-            app->running[i] = app->running[--app->nrunning];
-            break;
+            remove_running_at(app, i);
+            return;
         }
     }
     running_free(app, r);
@@ -72,10 +177,7 @@ static void remove_running(tf_app *app, tf_running *r)
 /* Parallel executions of this process still running. */
 size_t tf_running_live(const tf_app *app)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < app->nrunning; i++)
-        n += !app->running[i]->done;
-    return n;
+    return app->nlive;
 }
 
 static void renew_if_due(tf_app *app, tf_running *r, double now)
@@ -108,6 +210,8 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
     };
     r->done = 1;
+    if (app->nlive)
+        app->nlive--;
     r->duration = f.duration;
     /* Committed with the next write (group commit, store.h); a fence lost by
        then is noted on the attempt and empties the memo at the next tick. */
@@ -133,24 +237,41 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
     return TF_OK;
 }
 
+/*
+ * Whether a finished execution can be forgotten at once: a success of a
+ * cache_calls work is in the memo (or the store), where the next tf_run of
+ * its key finds it. Others wait for that tf_run to report them.
+ */
+static int outcome_kept_elsewhere(const tf_running *r)
+{
+    return r->done && r->status == TF_CALL_SUCCEEDED && r->work->opts.cache_calls;
+}
+
 /* Step every parallel execution; finished ones are recorded. */
 int tf_running_step_all(tf_app *app, int *finished)
 {
     double now = tf_app_now(app);
     int rc = TF_OK;
-    for (size_t i = 0; i < app->nrunning; i++) {
+    for (size_t i = 0; i < app->nrunning;) {
         tf_running *r = app->running[i];
-        if (r->done)
+        if (r->done) {
+            i++;
             continue;
+        }
         if (tf_exec_step(r->exec, now)) {
             int frc = finish_running(app, r, 0);
             if (frc != TF_OK)
                 rc = frc;
             if (finished)
                 (*finished)++;
+            if (frc == TF_OK && outcome_kept_elsewhere(r)) {
+                remove_running_at(app, i); /* app->running[i] is the next one now */
+                continue;
+            }
         } else {
             renew_if_due(app, r, now);
         }
+        i++;
     }
     return rc;
 }
@@ -172,6 +293,76 @@ int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadli
             *deadline = renew;
     }
     return n;
+}
+
+/*
+ * Wait until `until` (app clock), an execution ends, a stop request, or
+ * the earliest deadline of a live execution, whichever comes first, then
+ * step every execution (the ended ones are recorded). The poll set covers
+ * every live execution. flush_grace: commit the store's deferred writes
+ * once they waited TF_FLUSH_GRACE (they otherwise ride on the next claim);
+ * without it they are committed before the wait. *finished (may be NULL)
+ * is increased by the number that ended. Returns TF_OK, TF_ENOMEM, or a
+ * store error.
+ */
+int tf_running_wait(tf_app *app, double until, int flush_grace, int *finished)
+{
+    double now = tf_app_now(app);
+    if (tf_store_pending(app->store)) {
+        if (!flush_grace || now >= app->flush_at) {
+            int rc = tf_app_flush(app);
+            if (rc != TF_OK && !flush_grace)
+                return rc;
+            if (rc != TF_OK)
+                app->flush_at = now + 1.0; /* retried each second, reported by the next write */
+        } else if (app->flush_at < until) {
+            until = app->flush_at;
+        }
+    }
+    size_t want = app->nlive * 3 + 1;
+    if (want > app->pfds_cap) {
+        struct pollfd *p = realloc(app->pfds, want * 2 * sizeof *p);
+        if (!p)
+            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        app->pfds = p;
+        app->pfds_cap = want * 2;
+    }
+    double deadline = 0;
+    int n = tf_running_poll_fds(app, app->pfds, (int)app->pfds_cap - 1, &deadline);
+    if (deadline > 0 && deadline < until)
+        until = deadline;
+    struct pollfd *fds = app->pfds;
+    fds[n].fd = app->wake[0];
+    fds[n].events = POLLIN;
+    fds[n].revents = 0;
+    double timeout = until - now;
+    int ms = timeout > 3600 ? 3600000 : timeout <= 0 ? 0 : (int)(timeout * 1000.0 + 0.999);
+    if (poll(fds, (nfds_t)n + 1, ms) > 0 && (fds[n].revents & POLLIN)) {
+        char sink[64];
+        while (read(app->wake[0], sink, sizeof sink) > 0)
+            ;
+    }
+    return tf_running_step_all(app, finished);
+}
+
+/*
+ * A parallel call found every --max-parallel slot taken: wait here until
+ * one frees (the ended executions are recorded meanwhile), so the flow
+ * goes on with the next element instead of the tick ending and the next
+ * one re-deciding every element (quadratic in the foreach size). Returns
+ * TF_OK, TF_ESTOPPED, or a store error.
+ */
+static int wait_for_slot(tf_app *app)
+{
+    app->flush_at = tf_app_now(app) + TF_FLUSH_GRACE;
+    while (app->nlive >= app->max_parallel) {
+        if (app->stop)
+            return tf_app_fail(app, TF_ESTOPPED, "stopped");
+        int rc = tf_running_wait(app, tf_app_now(app) + 3600, 1, NULL);
+        if (rc != TF_OK)
+            return rc; /* the message is set */
+    }
+    return TF_OK;
 }
 
 /* Wait (bounded) for fds or the wake pipe; drains the wake pipe. */
@@ -217,7 +408,7 @@ void tf_running_stop_all(tf_app *app)
         wait_some(app, fds, n, 0.05);
     }
     while (app->nrunning)
-        remove_running(app, app->running[app->nrunning - 1]);
+        remove_running_at(app, app->nrunning - 1);
 }
 
 /* ---- starting one execution ------------------------------------------------ */
@@ -458,17 +649,13 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
         remember_args(w, out->key, r->args_json);
     }
     if (w->opts.parallel) {
-        if (app->nrunning == app->caprunning) {
-            size_t cap = app->caprunning ? app->caprunning * 2 : 8;
-            tf_running **p = realloc(app->running, cap * sizeof *p);
-            if (!p) {
-                running_free(app, r);
-                return tf_app_fail(app, TF_ENOMEM, "out of memory");
-            }
-            app->running = p;
-            app->caprunning = cap;
+        if (running_reserve(app) != TF_OK) {
+            running_free(app, r);
+            return tf_app_fail(app, TF_ENOMEM, "out of memory");
         }
         app->running[app->nrunning++] = r;
+        rindex_add(app, r);
+        app->nlive++;
         out->status = TF_CALL_RUNNING;
         return TF_OK;
     }
@@ -665,12 +852,12 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
         return report_running(app, r, out);
     if (!w->opts.cache_calls && app->until_idle && report_once(app, w, out))
         return TF_OK;
-    if (w->opts.parallel && app->max_parallel && tf_running_live(app) >= app->max_parallel) {
-        /* Not claimed: another tick (or another runner) takes it. */
-        out->status = TF_CALL_RUNNING;
-        app->tick_busy = 1;
+    if (w->opts.parallel && app->max_parallel && app->nlive >= app->max_parallel && !app->dry_run) {
+        /* Wait here for a slot: app->canon and out->key stay as they are. */
         tf_app_emit(app, w, out->key, app->canon.data, "queued", NULL, 0, 0, NULL, NULL);
-        return TF_OK;
+        rc = wait_for_slot(app);
+        if (rc != TF_OK)
+            return rc;
     }
 
     tf_claim_req req = {
