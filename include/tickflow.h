@@ -253,7 +253,9 @@ typedef struct tf_loop_opts {
     double interval;        /* seconds between tick starts (default 1) */
     uint64_t max_ticks;     /* stop after this many ticks; 0 = no limit (default) */
     int until_idle;         /* 1: stop after a tick in which nothing ran, started or waited */
-    unsigned max_parallel;  /* at most this many parallel executions at once; 0 = no limit */
+    unsigned max_parallel;  /* at most this many parallel executions at once; 0 = no limit.
+                               A parallel call finding every slot taken waits in tf_run
+                               until one frees (ended executions are recorded meanwhile) */
 } tf_loop_opts;
 
 void tf_loop_opts_init(tf_loop_opts *opts);

@@ -400,6 +400,57 @@ static void work__parallel_returns_at_once(void **state)
     cJSON_Delete(fc2.args);
 }
 
+
+/* A flow over many argument sets of a parallel work (a foreach). */
+typedef struct fan_ctx {
+    tf_work *work;          /* the work to call */
+    int n;                  /* argument sets 0..n-1 */
+    int ticks;              /* how many times the flow ran */
+    int succeeded;          /* calls SUCCEEDED in the latest tick */
+} fan_ctx;
+
+static void fan_flow(tf_tick *tick, void *user)
+{
+    fan_ctx *fc = user;
+    fc->ticks++;
+    fc->succeeded = 0;
+    for (int i = 0; i < fc->n; i++) {
+        cJSON *a = args_value(i);
+        tf_call c;
+        if (tf_run(tick, fc->work, a, &c) == TF_OK && c.status == TF_CALL_SUCCEEDED)
+            fc->succeeded++;
+        cJSON_Delete(a);
+    }
+}
+
+/*
+ * --max-parallel: a call finding every slot taken waits in tf_run for one,
+ * so one tick starts the whole fan-out (before, each tick started two and
+ * the next tick decided every element again: quadratic).
+ */
+static void work__fanout_fills_slots_within_one_tick(void **state)
+{
+    fixture *f = *state;
+    work_ctx wc = {f->counter, 0.002, 0};
+    tf_work_opts wo;
+    tf_work_opts_init(&wo);
+    wo.parallel = 1;
+    tf_app *app = NULL;
+    assert_int_equal(tf_app_open(f->db, &app), TF_OK);
+    fan_ctx fc = {.n = 60};
+    assert_int_equal(tf_work_new(app, "w", counting_work, &wc, &wo, &fc.work), TF_OK);
+    assert_int_equal(tf_flow_add(app, "f", fan_flow, &fc), TF_OK);
+    tf_loop_opts lo = until_idle();
+    lo.max_parallel = 2;
+    lo.interval = 5; /* ticks come only from ends: woken early */
+    assert_int_equal(tf_loop_run(app, &lo, NULL), TF_OK);
+    tf_app_close(app);
+    assert_int_equal(count_lines(f->counter), 60);
+    assert_int_equal(fc.succeeded, 60);
+    assert_true(fc.ticks <= 3); /* start all; see the last two end; idle */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM calls WHERE status='succeeded'"), 60);
+}
+
 static void work__killed_scheduler_recovered(void **state)
 {
     fixture *f = *state;
@@ -671,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(work__crash_fails_call_scheduler_lives, setup, teardown),
         cmocka_unit_test_setup_teardown(work__timeout_fails_call, setup, teardown),
         cmocka_unit_test_setup_teardown(work__parallel_returns_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(work__fanout_fills_slots_within_one_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(work__killed_scheduler_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(work__racing_schedulers_execute_once, setup, teardown),
         cmocka_unit_test_setup_teardown(work__killed_scheduler_takes_grandchildren_along, setup, teardown),
