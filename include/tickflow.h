@@ -89,6 +89,28 @@ int tf_sha256_hex(const void *data, size_t len, char hex[65]);
 int tf_hash_text(const char *text, size_t len, char hex[65], tf_error *err);
 int tf_hash_tree(const cJSON *tree, char hex[65], tf_error *err);
 
+/*
+ * The key of an argument set as a work with tf_work_opts.ignore computes
+ * it: the top-level members named in ignore (NULL-terminated, may be NULL)
+ * are left out before canonicalizing. tree must be an object when ignore
+ * names anything. `tickflow hash --ignore NAME` prints the same key.
+ */
+int tf_hash_tree_ignoring(const cJSON *tree, const char *const *ignore, char hex[65],
+                          tf_error *err);
+
+/* The canonical bytes such a work stores as args_json; the caller frees *out with free(). */
+int tf_canon_tree_ignoring(const cJSON *tree, const char *const *ignore, char **out,
+                           size_t *out_len, tf_error *err);
+
+/*
+ * The one grammar of durations: whole numbers each followed by a unit,
+ * s, m, h, d or w, largest unit first, each unit at most once ("45s",
+ * "90m", "12h", "1d2h", "2w3d4h5m6s"). The total must be > 0 and at most
+ * 100 years. TF_OK with *seconds set, or TF_EINPUT (err->msg says why;
+ * err may be NULL).
+ */
+int tf_duration_parse(const char *text, double *seconds, tf_error *err);
+
 /* ---- the application handle ----------------------------------------- */
 
 typedef struct tf_app tf_app;     /* database, works, flows, loop state */
@@ -156,6 +178,13 @@ typedef struct tf_work_opts {
     int retries;            /* further attempts after a failure (default 0) */
     double retry_backoff;   /* seconds before the first retry, doubled each time (default 1) */
     double timeout;         /* seconds an execution may take; 0 (default) means no limit */
+    double max_age;         /* seconds a success answers calls; older ones execute again
+                               the next time they are called; 0 (default) means for ever */
+    int keep_stale;         /* 1 (default): with max_age, while a refresh runs or after it
+                               failed, the last good result answers with tf_call.stale = 1 */
+    const char *const *ignore; /* NULL-terminated top-level argument names left out of the key
+                               and of everything stored (still given to the execution), or
+                               NULL; the names are copied at registration */
 } tf_work_opts;
 
 void tf_work_opts_init(tf_work_opts *opts);
@@ -213,6 +242,9 @@ typedef struct tf_call {
     const char *error;      /* FAILED/RETRY_WAIT: the reason (owned by the tick), else NULL */
     char key[65];           /* args_sha256, lowercase hex */
     double duration;        /* seconds of the execution that produced this state, or 0 */
+    int stale;              /* 1: result is the last good result of an expired call (max_age)
+                               served while its refresh runs, waits or failed; error then holds
+                               the failure, if any */
 } tf_call;
 
 /* A flow: called once per tick; it calls tf_run for its works. */
@@ -244,6 +276,7 @@ typedef struct tf_event {
     int attempt;            /* attempt number of the execution, or 0 */
     const char *prev_args_json; /* ran/started: the work's previous argument set, or NULL */
     const char *log_path;   /* ran/started/failed of a command work: its log file, else NULL */
+    int stale;              /* 1: the call was answered with its last good result (tf_call.stale) */
 } tf_event;
 typedef void (*tf_event_fn)(const tf_event *ev, void *user);
 void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user);

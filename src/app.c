@@ -100,6 +100,7 @@ static void work_free(tf_work *w)
     free(w->other_args);
     tf_strv_free(w->argv);
     tf_strv_free(w->env);
+    tf_strv_free(w->ignore);
     free(w->cwd);
     free(w);
 }
@@ -231,6 +232,27 @@ void tf_work_opts_init(tf_work_opts *opts)
     opts->cache_calls = 1;
     opts->version = "";
     opts->retry_backoff = 1.0;
+    opts->keep_stale = 1;
+}
+
+/*
+ * Check the cache options of opts for work `name`: max_age >= 0, ignore
+ * names non-empty. On TF_OK *ignore is an owned copy of opts->ignore (NULL
+ * when it names nothing).
+ */
+static int cache_opts(tf_app *app, const char *name, const tf_work_opts *opts, char ***ignore)
+{
+    *ignore = NULL;
+    if (!(opts->max_age >= 0))
+        return tf_app_fail(app, TF_EINPUT, "work '%s': max_age must be >= 0 seconds", name);
+    if (!opts->ignore || !opts->ignore[0])
+        return TF_OK;
+    for (const char *const *p = opts->ignore; *p; p++)
+        if (!**p)
+            return tf_app_fail(app, TF_EINPUT, "work '%s': an ignored argument name is empty", name);
+    if (!(*ignore = tf_strv_dup(opts->ignore)))
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    return TF_OK;
 }
 
 /* Work names become folder names for logs: keep them plain. */
@@ -262,22 +284,32 @@ static int add_work(tf_app *app, const char *name, const tf_work_opts *opts, tf_
         opts = &defaults;
     if (opts->retries < 0 || opts->retry_backoff < 0 || opts->timeout < 0)
         return tf_app_fail(app, TF_EINPUT, "work '%s': retries, retry_backoff and timeout must be >= 0", name);
+    char **ignore = NULL;
+    int rc = cache_opts(app, name, opts, &ignore);
+    if (rc != TF_OK)
+        return rc;
     if (app->nworks == app->capworks) {
         size_t cap = app->capworks ? app->capworks * 2 : 8;
         tf_work **p = realloc(app->works, cap * sizeof *p);
-        if (!p)
+        if (!p) {
+            tf_strv_free(ignore);
             return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        }
         app->works = p;
         app->capworks = cap;
     }
     tf_work *w = calloc(1, sizeof *w);
-    if (!w)
+    if (!w) {
+        tf_strv_free(ignore);
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    }
     w->app = app;
     w->name = strdup(name);
     w->version = strdup(opts->version ? opts->version : "");
     w->opts = *opts;
     w->opts.version = w->version;
+    w->ignore = ignore;
+    w->opts.ignore = (const char *const *)ignore;
     if (!w->name || !w->version) {
         work_free(w);
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
@@ -341,11 +373,16 @@ int tf_work_set_command(tf_work *w, const tf_command *cmd, const tf_work_opts *o
     tf_work_opts_init(&defaults);
     if (!opts)
         opts = &defaults;
+    char **ignore = NULL;
+    int rc = cache_opts(app, w->name, opts, &ignore);
+    if (rc != TF_OK)
+        return rc;
     char **argv = tf_strv_dup(cmd->argv);
     char **env = cmd->env ? tf_strv_dup(cmd->env) : NULL;
     char *cwd = dup_or_null(cmd->cwd);
     char *version = strdup(opts->version ? opts->version : "");
     if (!argv || (cmd->env && !env) || (cmd->cwd && !cwd) || !version) {
+        tf_strv_free(ignore);
         tf_strv_free(argv);
         tf_strv_free(env);
         free(cwd);
@@ -362,6 +399,9 @@ int tf_work_set_command(tf_work *w, const tf_command *cmd, const tf_work_opts *o
     w->version = version;
     w->opts = *opts;
     w->opts.version = version;
+    tf_strv_free(w->ignore);
+    w->ignore = ignore;
+    w->opts.ignore = (const char *const *)ignore;
     tf_memo_clear(&app->memo); /* keys of the old version must not answer */
     w->preloaded = 0;
     w->misses = w->preload_after = 0;

@@ -42,6 +42,7 @@ struct tf_work {
     char **argv;            /* command: NULL-terminated template, owned */
     char **env;             /* command: NULL-terminated NAME=value, owned, or NULL */
     char *cwd;              /* command: folder, owned, or NULL */
+    char **ignore;          /* NULL-terminated argument names outside the key, owned, or NULL */
     int preloaded;          /* its succeeded calls were read into the memo once */
     int64_t misses;         /* memo misses of this work before its preload */
     int64_t preload_after;  /* preload once misses reach this (0 = not decided yet) */

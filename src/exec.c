@@ -485,7 +485,7 @@ static void log_header(tf_exec *e, const tf_exec_spec *spec)
 {
     tf_buf b = TF_BUF_INIT;
     int bad = tf_buf_puts(&b, "# tickflow:");
-    for (char *const *a = spec->argv; *a && !bad; a++)
+    for (char *const *a = spec->log_argv ? spec->log_argv : spec->argv; *a && !bad; a++)
         bad = tf_buf_putc(&b, ' ') || tf_buf_puts(&b, *a);
     char when[64] = "";
     time_t t = (time_t)spec->now;

@@ -25,6 +25,8 @@ typedef struct tf_exec_spec {
     void *fn_user;          /* C work: its user pointer */
     const cJSON *args;      /* C work: the argument set passed to fn */
     char *const *argv;      /* command: NULL-terminated, placeholders already filled */
+    char *const *log_argv;  /* command: argv as the log header shows it (ignored arguments
+                               redacted), or NULL for argv */
     char *const *env;       /* command: NULL-terminated NAME=value set over the inherited environment, or NULL */
     const char *cwd;        /* command: working folder or NULL */
     const char *log_path;   /* command: log file for stdout+stderr (created 0600, appended), or NULL */

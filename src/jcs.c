@@ -382,8 +382,18 @@ static int member_order(const void *a, const void *b)
 
 static int write_tree(const cJSON *it, tf_buf *out, tf_error *err, const jpath *path, int depth);
 
+/* Whether name is one of skip (NULL-terminated, or NULL: none). */
+static int skipped(const char *name, const char *const *skip)
+{
+    for (; skip && *skip; skip++)
+        if (!strcmp(*skip, name))
+            return 1;
+    return 0;
+}
+
+/* An object; members named in skip (top level of tf_jcs_tree_skip only) are left out. */
 static int write_tree_object(const cJSON *it, tf_buf *out, tf_error *err, const jpath *path,
-                             int depth)
+                             int depth, const char *const *skip)
 {
     size_t cnt = 0;
     for (const cJSON *c = it->child; c; c = c->next)
@@ -394,17 +404,22 @@ static int write_tree_object(const cJSON *it, tf_buf *out, tf_error *err, const 
         return TF_ENOMEM;
     int rc = TF_OK, sorted = 1;
     size_t i = 0, bad;
-    for (const cJSON *c = it->child; c; c = c->next, i++) {
+    size_t seen = 0;
+    for (const cJSON *c = it->child; c; c = c->next, seen++) {
         if (!c->string) {
-            rc = tree_fail(err, path, "member %zu has no name", i);
+            rc = tree_fail(err, path, "member %zu has no name", seen);
             goto done;
         }
+        if (skip && skipped(c->string, skip))
+            continue;
         m[i].item = c;
         m[i].klen = strlen(c->string);
         if (i && sorted && tf_jcs_keycmp(m[i - 1].item->string, m[i - 1].klen, c->string,
                                          m[i].klen) >= 0)
             sorted = 0;
+        i++;
     }
+    cnt = i;
     if (!sorted) {
         if (cnt <= SMALL_OBJ) {
             for (i = 1; i < cnt; i++) { /* insertion sort: few members */
@@ -506,7 +521,7 @@ static int write_tree(const cJSON *it, tf_buf *out, tf_error *err, const jpath *
     case cJSON_Object:
         if (depth >= TF_JSON_MAX_DEPTH)
             return tree_fail(err, path, "nesting deeper than %d levels", TF_JSON_MAX_DEPTH);
-        return write_tree_object(it, out, err, path, depth + 1);
+        return write_tree_object(it, out, err, path, depth + 1, NULL);
     case cJSON_Raw:
         return tree_fail(err, path, "raw cJSON values are not allowed");
     default:
@@ -516,10 +531,18 @@ static int write_tree(const cJSON *it, tf_buf *out, tf_error *err, const jpath *
 
 int tf_jcs_tree(const cJSON *tree, tf_buf *out, tf_error *err)
 {
+    return tf_jcs_tree_skip(tree, NULL, out, err);
+}
+
+int tf_jcs_tree_skip(const cJSON *tree, const char *const *skip, tf_buf *out, tf_error *err)
+{
     if (!tree)
         return tree_fail(err, NULL, "tree is NULL");
+    if (skip && *skip && !cJSON_IsObject(tree))
+        return tree_fail(err, NULL, "arguments must be an object when members are ignored");
     size_t mark = out->len;
-    int rc = write_tree(tree, out, err, NULL, 0);
+    int rc = skip && *skip ? write_tree_object(tree, out, err, NULL, 1, skip)
+                           : write_tree(tree, out, err, NULL, 0);
     if (rc == TF_OK) {
         out->data[out->len] = '\0'; /* every value wrote a byte: cap > len */
     } else {
@@ -580,12 +603,18 @@ int tf_canon_text(const char *text, size_t len, char **out, size_t *out_len, tf_
 
 int tf_canon_tree(const cJSON *tree, char **out, size_t *out_len, tf_error *err)
 {
+    return tf_canon_tree_ignoring(tree, NULL, out, out_len, err);
+}
+
+int tf_canon_tree_ignoring(const cJSON *tree, const char *const *ignore, char **out,
+                           size_t *out_len, tf_error *err)
+{
     tf_buf b = TF_BUF_INIT;
     *out = NULL;
     if (out_len)
         *out_len = 0;
     clear_err(err);
-    int rc = tf_jcs_tree(tree, &b, err);
+    int rc = tf_jcs_tree_skip(tree, ignore, &b, err);
     if (rc == TF_OK && !b.data && tf_buf_reserve(&b, 0) != 0)
         rc = oom(err);
     if (rc != TF_OK) {
@@ -622,6 +651,19 @@ int tf_hash_text(const char *text, size_t len, char hex[65], tf_error *err)
         return rc;
     rc = tf_sha256_hex(canon, n, hex);
     free(canon);
+    return rc;
+}
+
+int tf_hash_tree_ignoring(const cJSON *tree, const char *const *ignore, char hex[65],
+                          tf_error *err)
+{
+    tf_buf b = TF_BUF_INIT;
+    hex[0] = '\0';
+    clear_err(err);
+    int rc = tf_jcs_tree_skip(tree, ignore, &b, err);
+    if (rc == TF_OK)
+        rc = tf_sha256_hex(b.data ? b.data : "", b.len, hex);
+    tf_buf_free(&b);
     return rc;
 }
 

@@ -67,6 +67,13 @@ int tf_jcs_node(const tf_jnode *node, tf_buf *out);
  */
 int tf_jcs_tree(const cJSON *tree, tf_buf *out, tf_error *err);
 
+/*
+ * tf_jcs_tree leaving out the top-level members named in skip
+ * (NULL-terminated; NULL or empty: none, same as tf_jcs_tree). With names
+ * to skip, tree must be an object (else TF_EINPUT).
+ */
+int tf_jcs_tree_skip(const cJSON *tree, const char *const *skip, tf_buf *out, tf_error *err);
+
 /* Append s (len bytes of valid UTF-8) as an RFC 8785 string literal. */
 int tf_jcs_string(const char *s, size_t len, tf_buf *out);
 

@@ -43,6 +43,7 @@ typedef struct pl_work {
     char **env;             /* "NAME=value", NULL-terminated, or NULL */
     char *cwd;              /* working folder (resolved against the file's folder) */
     char *version;          /* version string ("" default) */
+    char **ignore;          /* argument names outside the key, NULL-terminated, or NULL */
     tf_work_opts opts;      /* options; opts.version points at version */
     cJSON *args;            /* argument object as written (templates unexpanded) */
     tf_targs *targs;        /* args prepared for evaluation (templates parsed once) */
@@ -121,6 +122,7 @@ static void work_clear(pl_work *w)
     tf_strv_free(w->env);
     free(w->cwd);
     free(w->version);
+    tf_strv_free(w->ignore);
     cJSON_Delete(w->args);
     tf_targs_free(w->targs);
     cJSON_Delete(w->foreach_list);
@@ -340,7 +342,7 @@ static int parse_hhmm(const char *s)
 
 static const char *const work_keys[] = {
     "name", "command", "args", "cache_calls", "parallel", "version", "retries", "retry_backoff",
-    "timeout", "env", "cwd", "not_before", "foreach", NULL
+    "timeout", "env", "cwd", "not_before", "foreach", "max_age", "keep_stale", "ignore", NULL
 };
 
 /* First pass over one work: everything but the templates. */
@@ -439,6 +441,35 @@ static int load_work(ld *c, size_t wi, const tf_jnode *node)
         if (!(n->num > 0 && n->num < 1e9))
             return lerr(c, n->offset, "'timeout' must be a number of seconds > 0");
         w->opts.timeout = n->num;
+    }
+    if ((n = tf_jnode_get(node, "max_age"))) {
+        if ((rc = want(c, n, TF_J_STRING, "max_age")) != TF_OK)
+            return rc;
+        tf_error derr;
+        if (tf_duration_parse(n->str, &w->opts.max_age, &derr) != TF_OK)
+            return lerr(c, n->offset, "'max_age': %s", derr.msg);
+    }
+    if ((n = tf_jnode_get(node, "keep_stale"))) {
+        if ((rc = want(c, n, TF_J_TRUE, "keep_stale")) != TF_OK)
+            return rc;
+        w->opts.keep_stale = n->type == TF_J_TRUE;
+    }
+    if ((n = tf_jnode_get(node, "ignore"))) {
+        if ((rc = want(c, n, TF_J_ARRAY, "ignore")) != TF_OK)
+            return rc;
+        if (!(w->ignore = calloc(n->count + 1, sizeof *w->ignore)))
+            return nomem(c);
+        for (uint32_t i = 0; i < n->count; i++) {
+            const tf_jnode *v = &n->kids[i];
+            if (v->type != TF_J_STRING)
+                return lerr(c, v->offset, "'ignore' elements must be strings (top-level argument "
+                            "names), not %s", type_name(v->type));
+            if (!v->len || strlen(v->str) != v->len)
+                return lerr(c, v->offset, "'ignore': an argument name must be non-empty text");
+            if (!(w->ignore[i] = strdup(v->str)))
+                return nomem(c);
+        }
+        w->opts.ignore = (const char *const *)w->ignore;
     }
     if ((n = tf_jnode_get(node, "env"))) {
         if ((rc = want(c, n, TF_J_OBJECT, "env")) != TF_OK)

@@ -455,6 +455,30 @@ fail:
 }
 
 /*
+ * The argv of w for the log header: placeholders of ignored arguments
+ * (tf_work_opts.ignore) show "(ignored)" instead of their value, which
+ * must never be written anywhere. *out is owned by the caller.
+ */
+static int redacted_argv(const tf_work *w, const cJSON *args, char ***out, char *err, size_t errlen)
+{
+    cJSON *copy = cJSON_Duplicate(args, 1);
+    if (!copy)
+        return TF_ENOMEM;
+    for (char **name = w->ignore; name && *name; name++)
+        if (cJSON_GetObjectItemCaseSensitive(copy, *name)) {
+            cJSON *mark = cJSON_CreateString("(ignored)");
+            if (!mark || !cJSON_ReplaceItemInObjectCaseSensitive(copy, *name, mark)) {
+                cJSON_Delete(mark);
+                cJSON_Delete(copy);
+                return TF_ENOMEM;
+            }
+        }
+    int rc = tf_command_argv(w, copy, out, err, errlen);
+    cJSON_Delete(copy);
+    return rc;
+}
+
+/*
  * Start the execution of a claimed call. On TF_OK *out holds it. A command
  * whose placeholders cannot be filled is reported as TF_EINPUT with the
  * reason in err (the call then fails; the scheduler goes on).
@@ -473,7 +497,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     r->attempt = c->attempt;
     r->last_renew = tf_app_now(app);
     r->args_json = strdup(app->canon.data);
-    char **argv = NULL, **env = NULL;
+    char **argv = NULL, **env = NULL, **log_argv = NULL;
     int rc = r->args_json ? TF_OK : TF_ENOMEM;
     cJSON *empty = NULL;
     tf_exec_spec spec = {.timeout = w->opts.timeout, .now = r->last_renew};
@@ -485,14 +509,28 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
         spec.args = args;
     } else if (rc == TF_OK) {
         rc = tf_command_argv(w, args, &argv, err, errlen);
-        if (rc == TF_OK && !(env = command_env(w, r->args_json, key)))
+        /* the command sees every argument, ignored ones too (never stored) */
+        tf_buf full = TF_BUF_INIT;
+        const char *env_args = r->args_json;
+        if (rc == TF_OK && w->opts.ignore && args) {
+            tf_error jerr;
+            rc = tf_jcs_tree(args, &full, &jerr);
+            if (rc == TF_EINPUT)
+                snprintf(err, errlen, "bad arguments: %.400s", jerr.msg);
+            env_args = full.data;
+        }
+        if (rc == TF_OK && !(env = command_env(w, env_args, key)))
             rc = TF_ENOMEM;
+        tf_buf_free(&full);
+        if (rc == TF_OK && w->opts.ignore && args)
+            rc = redacted_argv(w, args, &log_argv, err, errlen);
         if (rc == TF_OK && !(r->log_path = log_path_for(app, w, key, c->history_id))) {
             snprintf(err, errlen, "cannot create log folder '%s/%s': %s", app->log_dir, w->name,
                      strerror(errno));
             rc = TF_EIO;
         }
         spec.argv = argv;
+        spec.log_argv = log_argv;
         spec.env = env;
         spec.cwd = w->cwd;
         spec.log_path = r->log_path;
@@ -506,6 +544,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
         rc = tf_exec_start(&spec, &r->exec, err, errlen);
     cJSON_Delete(empty);
     tf_strv_free(argv);
+    tf_strv_free(log_argv);
     tf_strv_free(env);
     if (rc != TF_OK) {
         if (rc == TF_ENOMEM)
@@ -821,7 +860,8 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
         return tf_app_fail(app, TF_ESTOPPED, "stopped");
     tf_error jerr;
     tf_buf_reset(&app->canon);
-    int rc = args ? tf_jcs_tree(args, &app->canon, &jerr)
+    /* ignored members stay out of the key and of everything stored (tf_work_opts.ignore) */
+    int rc = args ? tf_jcs_tree_skip(args, w->opts.ignore, &app->canon, &jerr)
                   : (tf_buf_puts(&app->canon, "{}") == 0 ? TF_OK : TF_ENOMEM);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "work '%s': bad arguments: %s", w->name,

@@ -16,22 +16,26 @@
 static void usage(FILE *to, const char *cmd)
 {
     if (!strcmp(cmd, "canon"))
-        fputs("usage: tickflow canon [FILE]\n\n"
+        fputs("usage: tickflow canon [--ignore NAME]... [FILE]\n\n"
               "Print the RFC 8785 canonical form of the JSON document in FILE (or\n"
               "standard input when FILE is absent or '-'), without a trailing newline.\n"
               "The input must be strict JSON: UTF-8, no duplicate member names, no\n"
               "NaN/Infinity, integers beyond 2^53 only in their exact ECMAScript form.\n\n"
               "options:\n"
-              "  -h, --help   show this help\n\n"
+              "  --ignore NAME  leave the top-level member NAME out (repeatable): the\n"
+              "                 argument set a work with \"ignore\": [NAME] stores\n"
+              "  -h, --help     show this help\n\n"
               "exit codes: 0 ok; 2 usage; 3 bad JSON (FILE:LINE:COL on stderr); 5 I/O error\n",
               to);
     else
-        fputs("usage: tickflow hash [FILE]\n\n"
+        fputs("usage: tickflow hash [--ignore NAME]... [FILE]\n\n"
               "Print the SHA-256 key of the JSON document in FILE (or standard input\n"
               "when FILE is absent or '-'): 64 lowercase hex digits of the hash of its\n"
               "RFC 8785 canonical form (what 'tickflow canon FILE | sha256sum' gives).\n\n"
               "options:\n"
-              "  -h, --help   show this help\n\n"
+              "  --ignore NAME  leave the top-level member NAME out of the key (repeatable):\n"
+              "                 the key of a work with \"ignore\": [NAME], as ls shows it\n"
+              "  -h, --help     show this help\n\n"
               "exit codes: 0 ok; 2 usage; 3 bad JSON (FILE:LINE:COL on stderr); 5 I/O error\n",
               to);
 }
@@ -51,9 +55,12 @@ static int run(int argc, char **argv, int hash)
 {
     const char *cmd = hash ? "hash" : "canon";
     static const struct option opts[] = {
+        {"ignore", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *ignore[33] = {NULL};
+    size_t nignore = 0;
     int c;
     optind = 1;
     opterr = 0;
@@ -62,6 +69,14 @@ static int run(int argc, char **argv, int hash)
         case 'h':
             usage(stdout, cmd);
             return TF_EXIT_OK;
+        case 'i':
+            if (!*optarg || nignore == 32) {
+                tf_cli_err("%s: --ignore wants a member name (at most 32 of them)", cmd);
+                usage(stderr, cmd);
+                return TF_EXIT_USAGE;
+            }
+            ignore[nignore++] = optarg;
+            break;
         default:
             if (optopt)
                 tf_cli_err("%s: unknown option '-%c'", cmd, optopt);
@@ -85,7 +100,25 @@ static int run(int argc, char **argv, int hash)
 
     tf_error err;
     int rc, status = TF_EXIT_OK;
-    if (hash) {
+    if (nignore) {
+        /* the tree path: canonical bytes without the ignored members */
+        cJSON *tree = NULL;
+        rc = tf_parse_text(text, len, &tree, &err);
+        char hex[65];
+        char *out = NULL;
+        size_t n = 0;
+        if (rc == TF_OK && hash)
+            rc = tf_hash_tree_ignoring(tree, ignore, hex, &err);
+        else if (rc == TF_OK)
+            rc = tf_canon_tree_ignoring(tree, ignore, &out, &n, &err);
+        if (rc == TF_OK) {
+            hex[64] = '\n';
+            if (hash ? write_out(cmd, hex, 65) != 0 : write_out(cmd, out, n) != 0)
+                status = TF_EXIT_IO;
+        }
+        free(out);
+        cJSON_Delete(tree);
+    } else if (hash) {
         char hex[65];
         rc = tf_hash_text(text, len, hex, &err);
         if (rc == TF_OK) {

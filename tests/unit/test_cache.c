@@ -1,0 +1,240 @@
+/*
+ * test_cache.c - the cache semantics of issue 16 through the public API:
+ * the duration grammar, arguments outside the key (ignore), expiry with
+ * stale-if-error (max_age, keep_stale, driven by the clock seam) and the
+ * hit counters behind `tickflow stats`. Real SQLite files in temporary
+ * folders, real child processes; executions are counted through a file
+ * each work appends to (works run in child processes).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tickflow.h"
+
+typedef struct fixture {
+    char dir[64];           /* temporary folder */
+    char db[128];           /* database path inside it */
+    char counter[128];      /* file the works append one line to per execution */
+    char seen[128];         /* file the works append their arguments to */
+    char fail[128];         /* while this file exists, the work fails */
+    double now;             /* the clock the app sees (tf_app_set_clock) */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tf-cache-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
+    snprintf(f->counter, sizeof f->counter, "%s/count", f->dir);
+    snprintf(f->seen, sizeof f->seen, "%s/seen", f->dir);
+    snprintf(f->fail, sizeof f->fail, "%s/fail", f->dir);
+    f->now = 1800000000.0;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static int count_lines(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    int n = 0, c;
+    while ((c = fgetc(fp)) != EOF)
+        n += c == '\n';
+    fclose(fp);
+    return n;
+}
+
+static void append_line(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "a");
+    if (fp) {
+        fprintf(fp, "%s\n", text);
+        fclose(fp);
+    }
+}
+
+/* The first column of the first row of sql, as text (malloc'd) or NULL. */
+static char *sql_text(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    char *v = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* Counts, records its arguments, fails while f->fail exists, else returns {"n": count}. */
+static int recording_work(const cJSON *args, void *user, cJSON **result, char **error)
+{
+    fixture *f = user;
+    int before = count_lines(f->counter);
+    append_line(f->counter, "x");
+    char *text = cJSON_PrintUnformatted(args);
+    append_line(f->seen, text ? text : "?");
+    free(text);
+    if (access(f->fail, F_OK) == 0) {
+        *error = strdup("planned failure");
+        return 1;
+    }
+    *result = cJSON_CreateObject();
+    cJSON_AddNumberToObject(*result, "n", before + 1);
+    return 0;
+}
+
+/* A flow calling one work with one argument set per tick, keeping the outcome. */
+typedef struct flow_ctx {
+    tf_work *work;          /* the work */
+    cJSON *args;            /* its arguments */
+    tf_call last;           /* the last outcome (pointers die with the tick) */
+    int last_rc;            /* the last return code */
+    int result_n;           /* result.n of the last outcome, or -1 */
+    char error[256];        /* copy of the last error, or "" */
+} flow_ctx;
+
+static void one_call_flow(tf_tick *tick, void *user)
+{
+    flow_ctx *fc = user;
+    fc->last_rc = tf_run(tick, fc->work, fc->args, &fc->last);
+    const cJSON *n = fc->last.result ? cJSON_GetObjectItemCaseSensitive(fc->last.result, "n") : NULL;
+    fc->result_n = cJSON_IsNumber(n) ? n->valueint : -1;
+    snprintf(fc->error, sizeof fc->error, "%s", fc->last.error ? fc->last.error : "");
+}
+
+static void one_tick(tf_app *app)
+{
+    tf_loop_opts lo;
+    tf_loop_opts_init(&lo);
+    lo.max_ticks = 1;
+    lo.interval = 0;
+    assert_int_equal(tf_loop_run(app, &lo, NULL), TF_OK);
+}
+
+/* ---- durations ------------------------------------------------------------------ */
+
+static void cache__duration_grammar(void **state)
+{
+    (void)state;
+    static const struct { const char *text; double seconds; } good[] = {
+        {"45s", 45}, {"90m", 5400}, {"12h", 43200}, {"3d", 259200}, {"2w", 1209600},
+        {"1d2h", 93600}, {"1h30m", 5400}, {"2w3d4h5m6s", 1209600 + 259200 + 14400 + 300 + 6},
+        {"0h5m", 300},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        double s = -1;
+        tf_error err;
+        assert_int_equal(tf_duration_parse(good[i].text, &s, &err), TF_OK);
+        assert_true(s == good[i].seconds);
+    }
+    static const char *const bad[] = {
+        "", "12", "h", "1.5h", "-1h", "+1h", "1H", "1h 2m", "2h1d", "1h1h", "0s", "0d0h",
+        "999999999999d", "1d2", " 1d", "1x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double s = 7;
+        tf_error err;
+        err.msg[0] = '\0';
+        assert_int_equal(tf_duration_parse(bad[i], &s, &err), TF_EINPUT);
+        assert_true(s == 0);
+        assert_true(err.msg[0] != '\0');
+    }
+}
+
+/* ---- arguments outside the key ------------------------------------------------- */
+
+static void cache__ignored_args_reach_the_work_not_the_key(void **state)
+{
+    fixture *f = *state;
+    tf_app *app = NULL;
+    assert_int_equal(tf_app_open(f->db, &app), TF_OK);
+    static const char *const ignore[] = {"token", NULL};
+    tf_work_opts o;
+    tf_work_opts_init(&o);
+    o.ignore = ignore;
+    flow_ctx fc = {0};
+    assert_int_equal(tf_work_new(app, "fetch", recording_work, f, &o, &fc.work), TF_OK);
+    assert_int_equal(tf_flow_add(app, "f", one_call_flow, &fc), TF_OK);
+
+    fc.args = cJSON_Parse("{\"url\":\"u1\",\"token\":\"sekrit-one\"}");
+    one_tick(app);
+    assert_int_equal(fc.last.status, TF_CALL_SUCCEEDED);
+    assert_int_equal(count_lines(f->counter), 1);
+    char key[65];
+    assert_int_equal(tf_hash_tree_ignoring(fc.args, ignore, key, NULL), TF_OK);
+    assert_string_equal(fc.last.key, key);
+    cJSON *no_token = cJSON_Parse("{\"url\":\"u1\"}");
+    char plain[65];
+    assert_int_equal(tf_hash_tree(no_token, plain, NULL), TF_OK);
+    assert_string_equal(key, plain); /* leaving a member out = not having it */
+    cJSON_Delete(no_token);
+
+    /* a rotated token is the same call: nothing runs */
+    cJSON_Delete(fc.args);
+    fc.args = cJSON_Parse("{\"url\":\"u1\",\"token\":\"sekrit-two\"}");
+    one_tick(app);
+    assert_int_equal(fc.last.status, TF_CALL_SUCCEEDED);
+    assert_int_equal(fc.last.cached, 1);
+    assert_int_equal(count_lines(f->counter), 1);
+    tf_app_close(app);
+
+    /* the work saw the token; the database never holds it */
+    char *seen = sql_text(f->db, "SELECT args_json FROM calls");
+    assert_string_equal(seen, "{\"url\":\"u1\"}");
+    free(seen);
+    FILE *fp = fopen(f->seen, "r");
+    assert_non_null(fp);
+    char line[256] = "";
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_non_null(strstr(line, "sekrit-one"));
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cat '%s' '%s-wal' 2>/dev/null | grep -q sekrit", f->db, f->db);
+    assert_int_not_equal(system(cmd), 0);
+    cJSON_Delete(fc.args);
+}
+
+static void cache__ignore_needs_an_object(void **state)
+{
+    (void)state;
+    static const char *const ignore[] = {"token", NULL};
+    cJSON *arr = cJSON_Parse("[1,2]");
+    char key[65];
+    tf_error err;
+    assert_int_equal(tf_hash_tree_ignoring(arr, ignore, key, &err), TF_EINPUT);
+    assert_int_equal(tf_hash_tree_ignoring(arr, NULL, key, &err), TF_OK);
+    cJSON_Delete(arr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cache__duration_grammar),
+        cmocka_unit_test_setup_teardown(cache__ignored_args_reach_the_work_not_the_key, setup, teardown),
+        cmocka_unit_test(cache__ignore_needs_an_object),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
