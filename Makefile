@@ -42,13 +42,16 @@ TEST_LIBS   = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASEFLAGS) $(OPT) $(WARN) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)
 
-LIB_SRC  := $(wildcard src/*.c)
+LIB_SRC  := $(wildcard src/*.c src/store/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 EX_SRC   := $(wildcard examples/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
-SCHEMA   := $(sort $(wildcard schema/*.sql))
+# Migrations per engine (schema/<engine>/NNNN-name.sql), embedded as tf_schema_<engine>[].
+ENGINES  := sqlite
+SCHEMA_sqlite := $(sort $(wildcard schema/sqlite/*.sql))
 
-LIB_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC)) $(B)/obj/gen/schema.o
+LIB_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC)) \
+            $(patsubst %,$(B)/obj/gen/schema-%.o,$(ENGINES))
 CLI_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(CLI_SRC))
 LIB      := $(B)/libtickflow.a
 BIN      := $(B)/tickflow
@@ -72,11 +75,11 @@ $(DEPS_OK): scripts/install-deps
 	  && scripts/install-deps --check || scripts/install-deps
 	@touch $@
 
-$(B)/gen/schema.c: $(SCHEMA) scripts/embed-schema
+$(B)/gen/schema-sqlite.c: $(SCHEMA_sqlite) scripts/embed-schema
 	@mkdir -p $(dir $@)
-	scripts/embed-schema $(SCHEMA) > $@.tmp && mv $@.tmp $@
+	scripts/embed-schema sqlite $(SCHEMA_sqlite) > $@.tmp && mv $@.tmp $@
 
-$(B)/obj/gen/schema.o: $(B)/gen/schema.c | $(DEPS_OK)
+$(B)/obj/gen/schema-%.o: $(B)/gen/schema-%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

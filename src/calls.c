@@ -3,7 +3,7 @@
  * history, clearing, retrying and garbage collection of recorded calls.
  * Each function forwards to the store (store.h) and, on failure, copies the
  * store's message onto the app handle so tf_errmsg(app) explains it. The
- * logic and the SQL live in store.c; this file only bridges the handle.
+ * logic and the SQL live in src/store/; this file only bridges the handle.
  *
  * Deleting calls through this handle also makes its memo (succeeded calls
  * seen by this process) stale: the store's data_version does not change

@@ -1,7 +1,7 @@
 /*
- * store.h - the persistent cache behind a small interface (owned by
- * store.c; SQLite today). Work and loop code use only these functions, so a
- * server engine could implement the same protocol later.
+ * store.h - the persistent cache behind a small interface (implemented in
+ * src/store/: protocol.c and inspect.c once, over an engine, sqlite.c).
+ * Work and loop code use only these functions, whatever the engine.
  *
  * Protocol: a call is a row per (work, version, args_sha256). A runner
  * claims it in one transaction, taking a lease and a new fencing token; it
@@ -12,8 +12,8 @@
  * is taken over and the old attempt recorded as interrupted.
  *
  * Every function returns TF_OK or a TF_E* code with tf_store_errmsg() set.
- * SQLITE_BUSY is retried inside the store for up to the busy timeout and
- * then reported as TF_EBUSY; it never becomes a call failure.
+ * A locked database is retried inside the store for up to the busy timeout
+ * and then reported as TF_EBUSY; it never becomes a call failure.
  */
 #ifndef TF_STORE_H
 #define TF_STORE_H

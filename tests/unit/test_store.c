@@ -1,5 +1,5 @@
 /*
- * test_store.c - the SQLite store and the runner identity (store.c,
+ * test_store.c - the SQLite store and the runner identity (src/store/,
  * proc.c) against real database files in mkdtemp folders and real
  * processes: creation and migration, the claim/lease/fence protocol, dead
  * runners, retries with a simulated clock, inspection and clearing, and a
@@ -237,9 +237,9 @@ static void store__create_mode_0600(void **state)
 static void store__migrate_from_empty(void **state)
 {
     fx *f = *state;
-    assert_int_equal(tf_store_schema_version(), tf_schema_count);
-    assert_true(tf_schema_count >= 1);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
+    assert_int_equal(tf_store_schema_version(), tf_schema_sqlite_count);
+    assert_true(tf_schema_sqlite_count >= 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_sqlite_count);
     char *mode = raw_text(f->path, "PRAGMA journal_mode");
     assert_string_equal(mode, "wal");
     free(mode);
@@ -249,7 +249,7 @@ static void store__migrate_from_empty(void **state)
     /* opening again is a no-op */
     tf_store *s2 = open_second(f, &f->clk);
     tf_store_close(s2);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_sqlite_count);
 }
 
 static void store__reopen_keeps_data(void **state)
@@ -283,7 +283,7 @@ static void store__refuse_newer_schema(void **state)
     assert_int_equal(rc, TF_ESCHEMA);
     char want[512];
     snprintf(want, sizeof want, "database '%s' has schema version 999, newer than this"
-             " tickflow (%d); refusing to modify it", f->path, tf_schema_count);
+             " tickflow (%d); refusing to modify it", f->path, tf_schema_sqlite_count);
     assert_string_equal(tf_store_errmsg(f->s), want);
     tf_store_close(f->s);
     f->s = NULL;
@@ -315,7 +315,7 @@ static void store__migrate_from_version_1(void **state)
 {
     fx *f = *state;
     /* the previous schema: migration 1 only, applied by hand, with data */
-    raw_exec(f->path, tf_schema_migrations[0]);
+    raw_exec(f->path, tf_schema_sqlite[0]);
     raw_exec(f->path,
              "PRAGMA user_version = 1;"
              "INSERT INTO calls (work, version, args_sha256, args_json, status, result_json,"
@@ -323,7 +323,7 @@ static void store__migrate_from_version_1(void **state)
              "b100000000000000000000000000000000000000000000000000000000000000',"
              " '{}', 'succeeded', '\"kept\"', 1, 1, '2025-01-01T00:00:00.000Z')");
     assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_sqlite_count);
     char key[65];
     key_of(key, "b1");
     tf_claim_req r = req_of("old", key);
@@ -337,7 +337,7 @@ static void store__migrate_from_version_1(void **state)
 static void store__migrate_1_to_2_keeps_data(void **state)
 {
     fx *f = *state;
-    raw_exec(f->path, tf_schema_migrations[0]);
+    raw_exec(f->path, tf_schema_sqlite[0]);
     raw_exec(f->path,
              "PRAGMA user_version = 1;"
              "INSERT INTO calls (id, work, version, args_sha256, args_json, status, result_json,"
@@ -360,8 +360,8 @@ static void store__migrate_1_to_2_keeps_data(void **state)
     assert_int_equal(seq, 20);
     assert_int_equal(tf_store_open(f->path, &f->s), TF_OK);
     tf_store_set_clock(f->s, fake_now, &f->clk);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_count);
-    assert_true(tf_schema_count >= 3);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tf_schema_sqlite_count);
+    assert_true(tf_schema_sqlite_count >= 3);
     /* the data, the AUTOINCREMENT high-water mark and the audit row are kept */
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 3);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 3);

@@ -1,0 +1,471 @@
+/*
+ * store/inspect.c - the store's inspection and maintenance calls, written
+ * once for every engine (store.h; the engine seam is store/engine.h).
+ *
+ * Owns: listing and counting calls by filter, finding one call by key
+ * prefix, an attempt history, clearing (one transaction with its audit
+ * row, a live lease spared), retry of failed calls, gc of settled ones,
+ * and the reads that warm the in-memory view (each_succeeded,
+ * row_estimate, previous_args). The CLI's ls/show/logs/clear/retry/gc and
+ * the memo use them; nothing here decides a claim.
+ */
+#include "store/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The columns of a tf_call_row (CALL_COLS in the engines), in order. */
+enum {
+    CC_ID, CC_WORK, CC_VERSION, CC_SHA, CC_ARGS, CC_STATUS, CC_RESULT, CC_ERROR,
+    CC_ATTEMPTS, CC_CREATED, CC_STARTED, CC_FINISHED, CC_DURATION, CC_PID, CC_HOST, CC_LOG
+};
+
+/* Fill a tf_call_row from a CALL_COLS row; strings live until the next step. */
+static void row_from_q(tf_store *s, tf_q *q, tf_call_row *r)
+{
+    r->id = q_col_int64(s, q, CC_ID);
+    r->work = q_col_text(s, q, CC_WORK);
+    r->version = q_col_text(s, q, CC_VERSION);
+    r->args_sha256 = q_col_text(s, q, CC_SHA);
+    r->args_json = q_col_text(s, q, CC_ARGS);
+    r->status = q_col_text(s, q, CC_STATUS);
+    r->result_json = q_col_text(s, q, CC_RESULT);
+    r->error = q_col_text(s, q, CC_ERROR);
+    r->attempts = (int)q_col_int64(s, q, CC_ATTEMPTS);
+    r->created_at = q_col_text(s, q, CC_CREATED);
+    r->started_at = q_col_text(s, q, CC_STARTED);
+    r->finished_at = q_col_text(s, q, CC_FINISHED);
+    r->duration = q_col_null(s, q, CC_DURATION) ? -1 : q_col_double(s, q, CC_DURATION);
+    r->runner_pid = (long)q_col_int64(s, q, CC_PID);
+    r->runner_host = q_col_text(s, q, CC_HOST);
+    r->log_path = q_col_text(s, q, CC_LOG);
+}
+
+/* Step q to the end, handing each row to fn (which may stop it). */
+static int each_row(tf_store *s, tf_q *q, tf_row_fn fn, void *user,
+                    int64_t *count, const char *what)
+{
+    int64_t n = 0;
+    for (;;) {
+        int src = q_step(s, q, what);
+        if (src == Q_DONE)
+            break;
+        if (src != Q_ROW)
+            return src;
+        n++;
+        if (fn) {
+            tf_call_row r;
+            row_from_q(s, q, &r);
+            if (fn(&r, user) != 0)
+                break;
+        }
+    }
+    if (count)
+        *count = n;
+    return TF_OK;
+}
+
+/* Step a bound statement that returns one integer into *out; resets it. */
+static int step_int64(tf_store *s, tf_q *q, const char *what, int64_t *out)
+{
+    int rc = TF_OK;
+    int src = q_step(s, q, what);
+    if (src == Q_ROW)
+        *out = q_col_int64(s, q, 0);
+    else
+        rc = src == Q_DONE ? TF_EDB : src;
+    if (src == Q_DONE)
+        tf_store_set_err(s, "cannot %s in database '%s': no row", what, s->path);
+    q_done(s, q);
+    return rc;
+}
+
+/* Run a write statement already bound; *count = rows changed. */
+static int step_write(tf_store *s, tf_q *q, const char *what, int64_t *count)
+{
+    int src = q_step(s, q, what);
+    if (!q_wrote(src))
+        return src;
+    if (count)
+        *count = q_changes(s, q);
+    return TF_OK;
+}
+
+static int is_hex(const char *p)
+{
+    for (; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+            return 0;
+    return 1;
+}
+
+/* Lowercase a hex key or prefix into out[65]; TF_EINPUT if not hex or too long. */
+static int norm_hex(tf_store *s, const char *in, char out[65], const char *what)
+{
+    size_t n = strlen(in);
+    if (n == 0 || n > 64 || !is_hex(in)) {
+        tf_store_set_err(s, "%s '%s' is not a hexadecimal key (up to 64 digits)", what, in);
+        return TF_EINPUT;
+    }
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)(in[i] >= 'A' && in[i] <= 'F' ? in[i] - 'A' + 'a' : in[i]);
+    return TF_OK;
+}
+
+/* Bind a filter to ?1..?6 (prefix/key normalized into the caller's buffers). */
+static int bind_filter(tf_store *s, tf_q *q, const tf_filter *f, char prefix[65], char key[65])
+{
+    int rc = TF_OK;
+    if (f->key_prefix && (rc = norm_hex(s, f->key_prefix, prefix, "key prefix")) != TF_OK)
+        return rc;
+    if (f->args_sha256 && (rc = norm_hex(s, f->args_sha256, key, "key")) != TF_OK)
+        return rc;
+    q_text(s, q, 1, f->work);
+    q_text(s, q, 2, f->status);
+    q_text(s, q, 3, f->key_prefix ? prefix : NULL);
+    q_text(s, q, 4, f->args_sha256 ? key : NULL);
+    q_text(s, q, 5, f->since);
+    q_text(s, q, 6, f->before);
+    return TF_OK;
+}
+
+int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    int unsettled = f->status && strcmp(f->status, "succeeded") != 0;
+    tf_q *q = q_get(s, unsettled ? ST_LIST_UNSETTLED : ST_LIST, &rc);
+    if (!q)
+        return rc;
+    char prefix[65], key[65];
+    rc = bind_filter(s, q, f, prefix, key);
+    if (rc == TF_OK) {
+        q_int64(s, q, 7, f->limit > 0 ? f->limit : -1);
+        rc = each_row(s, q, fn, user, NULL, "list calls");
+    }
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_count(tf_store *s, const tf_filter *f, int64_t max, int64_t *count)
+{
+    *count = 0;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_COUNT_ROWS, &rc);
+    if (!q)
+        return rc;
+    char prefix[65], key[65];
+    rc = bind_filter(s, q, f, prefix, key);
+    if (rc != TF_OK) {
+        q_done(s, q);
+        return rc;
+    }
+    q_int64(s, q, 7, max > 0 ? max : -1);
+    return step_int64(s, q, "count calls", count);
+}
+
+/* The message for a prefix that matched n > 1 calls (the first 5 in cand). */
+static void set_ambiguous(tf_store *s, const char *p, int n, char cand[5][300])
+{
+    char msg[sizeof s->err];
+    size_t len = 0;
+    int m = snprintf(msg, sizeof msg, "key prefix '%s' matches %s calls:", p,
+                     n > 5 ? "more than 5" : "several");
+    len = m > 0 ? (size_t)m : 0;
+    for (int i = 0; i < n && i < 5 && len < sizeof msg; i++) {
+        m = snprintf(msg + len, sizeof msg - len, "%s %s", i ? "," : "", cand[i]);
+        if (m < 0)
+            break;
+        len += (size_t)m;
+    }
+    tf_store_set_err(s, "%s", msg);
+}
+
+int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    char p[65];
+    if (!prefix || strlen(prefix) < 4 || !is_hex(prefix)) {
+        tf_store_set_err(s, "key prefix '%s' must be at least 4 hexadecimal digits",
+                         prefix ? prefix : "");
+        return TF_EINPUT;
+    }
+    int rc = norm_hex(s, prefix, p, "key prefix");
+    if (rc != TF_OK)
+        return rc;
+    tf_q *q = q_get(s, ST_FIND, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, p);
+    char cand[5][300];
+    int n = 0;
+    for (;;) {
+        int src = q_step(s, q, "find a call");
+        if (src == Q_DONE)
+            break;
+        if (src != Q_ROW) {
+            rc = src;
+            break;
+        }
+        if (n < 5) {
+            const char *w = q_col_text(s, q, CC_WORK), *k = q_col_text(s, q, CC_SHA);
+            int m = snprintf(cand[n], sizeof cand[n], "%s %.12s", w ? w : "", k ? k : "");
+            if (m < 0 || (size_t)m >= sizeof cand[n])
+                memcpy(cand[n] + sizeof cand[n] - 4, "...", 4);
+        }
+        n++;
+    }
+    if (rc == TF_OK && n == 0) {
+        tf_store_set_err(s, "no call has a key starting with '%s'", p);
+        rc = TF_ENOTFOUND;
+    } else if (rc == TF_OK && n > 1) {
+        set_ambiguous(s, p, n, cand);
+        rc = TF_EAMBIGUOUS;
+    } else if (rc == TF_OK && fn) {
+        /* exactly one: read it again and hand it on */
+        s->eng->rewind(q);
+        int src = q_step(s, q, "find a call");
+        if (src == Q_ROW) {
+            tf_call_row r;
+            row_from_q(s, q, &r);
+            fn(&r, user);
+        } else if (src == Q_DONE) {
+            tf_store_set_err(s, "no call has a key starting with '%s'", p);
+            rc = TF_ENOTFOUND;
+        } else {
+            rc = src;
+        }
+    }
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_HISTORY, &rc);
+    if (!q)
+        return rc;
+    q_int64(s, q, 1, call_id);
+    for (;;) {
+        int src = q_step(s, q, "read the history of a call");
+        if (src == Q_DONE)
+            break;
+        if (src != Q_ROW) {
+            rc = src;
+            break;
+        }
+        tf_history_row h;
+        h.id = q_col_int64(s, q, 0);
+        h.attempt = (int)q_col_int64(s, q, 1);
+        h.status = q_col_text(s, q, 2);
+        h.started_at = q_col_text(s, q, 3);
+        h.finished_at = q_col_text(s, q, 4);
+        h.duration = q_col_null(s, q, 5) ? -1 : q_col_double(s, q, 5);
+        h.runner_host = q_col_text(s, q, 6);
+        h.runner_pid = (long)q_col_int64(s, q, 7);
+        h.exec_pid = (long)q_col_int64(s, q, 8);
+        h.exit_code = q_col_null(s, q, 9) ? -1 : (int)q_col_int64(s, q, 9);
+        h.term_signal = (int)q_col_int64(s, q, 10);
+        h.error = q_col_text(s, q, 11);
+        h.log_path = q_col_text(s, q, 12);
+        if (fn && fn(&h, user) != 0)
+            break;
+    }
+    q_done(s, q);
+    return rc;
+}
+
+static int filter_empty(const tf_filter *f)
+{
+    return !f->work && !f->status && !f->key_prefix && !f->args_sha256 &&
+           !f->since && !f->before;
+}
+
+/*
+ * Inside the clear transaction: list (fn) and, unless dry_run, delete the
+ * calls matching f that no live lease protects (now), then audit. *n is the
+ * count listed, then deleted.
+ */
+static int clear_locked(tf_store *s, const tf_filter *f, double now, const char *user,
+                        const char *selector, int dry_run, tf_row_fn fn, void *fn_user,
+                        int64_t *n)
+{
+    char prefix[65], key[65];
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_CLEAR_LIST, &rc);
+    if (!q)
+        return rc;
+    rc = bind_filter(s, q, f, prefix, key);
+    if (rc == TF_OK) {
+        q_double(s, q, 7, now);
+        rc = each_row(s, q, fn, fn_user, n, "list calls to clear");
+    }
+    q_done(s, q);
+    if (rc != TF_OK || dry_run)
+        return rc;
+
+    q = q_get(s, ST_CLEAR, &rc);
+    if (!q)
+        return rc;
+    rc = bind_filter(s, q, f, prefix, key);
+    if (rc == TF_OK) {
+        q_double(s, q, 7, now);
+        rc = step_write(s, q, "clear calls", n);
+    }
+    q_done(s, q);
+    if (rc != TF_OK)
+        return rc;
+
+    char iso[32];
+    tf_store_iso_time(now, iso);
+    q = q_get(s, ST_AUDIT, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, iso);
+    q_text(s, q, 2, user);
+    q_text(s, q, 3, selector);
+    q_int64(s, q, 4, *n);
+    rc = step_write(s, q, "record the clear", NULL);
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
+                   const char *selector, int dry_run, tf_row_fn fn, void *fn_user,
+                   int64_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    if (filter_empty(f) && !f->all) {
+        tf_store_set_err(s, "refusing to clear every call without a filter or --all");
+        return TF_EINPUT;
+    }
+    int rc = tf_store_begin(s, "clear calls");
+    if (rc != TF_OK)
+        return rc;
+    double now = 0;
+    int64_t n = 0;
+    rc = s->eng->now(s, &now);
+    if (rc == TF_OK)
+        rc = clear_locked(s, f, now, user, selector, dry_run, fn, fn_user, &n);
+    if (rc != TF_OK) {
+        tf_store_rollback(s);
+        return rc;
+    }
+    if (dry_run)
+        tf_store_rollback(s);
+    else
+        rc = tf_store_commit(s, "commit the clear");
+    if (rc == TF_OK && count)
+        *count = n;
+    return rc;
+}
+
+int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_RETRY, &rc);
+    if (!q)
+        return rc;
+    char prefix[65], key[65];
+    rc = bind_filter(s, q, f, prefix, key);
+    if (rc == TF_OK)
+        rc = step_write(s, q, "retry calls", count);
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_gc(tf_store *s, double before, int64_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_GC, &rc);
+    if (!q)
+        return rc;
+    char iso[32];
+    tf_store_iso_time(before, iso);
+    q_text(s, q, 1, iso);
+    rc = step_write(s, q, "delete old calls", count);
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256,
+                           char **args_json)
+{
+    *args_json = NULL;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_PREV_ARGS, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, work);
+    q_text(s, q, 2, args_sha256 ? args_sha256 : "");
+    int src = q_step(s, q, "read previous arguments");
+    if (src == Q_ROW) {
+        const char *t = q_col_text(s, q, 0);
+        if (t && !(*args_json = strdup(t))) {
+            tf_store_set_err(s, "cannot copy arguments: out of memory");
+            rc = TF_ENOMEM;
+        }
+    } else if (src != Q_DONE) {
+        rc = src;
+    }
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
+                            int scan, tf_succeeded_fn fn, void *user)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, scan ? ST_EACH_SUCCEEDED_SCAN : ST_EACH_SUCCEEDED, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, work);
+    q_text(s, q, 2, version ? version : "");
+    q_int64(s, q, 3, limit);
+    int src;
+    while ((src = q_step(s, q, "read succeeded calls")) == Q_ROW) {
+        const char *key = q_col_text(s, q, 0);
+        const char *result = q_col_text(s, q, 1);
+        if (key && fn(key, result ? result : "null", user) != 0) {
+            src = Q_DONE;
+            break;
+        }
+    }
+    if (src != Q_DONE)
+        rc = src;
+    q_done(s, q);
+    return rc;
+}
+
+int tf_store_row_estimate(tf_store *s, int64_t *rows)
+{
+    *rows = 0;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_ROW_ESTIMATE, &rc);
+    return q ? step_int64(s, q, "estimate the number of calls", rows) : rc;
+}
