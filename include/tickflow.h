@@ -277,6 +277,8 @@ typedef struct tf_event {
     const char *prev_args_json; /* ran/started: the work's previous argument set, or NULL */
     const char *log_path;   /* ran/started/failed of a command work: its log file, else NULL */
     int stale;              /* 1: the call was answered with its last good result (tf_call.stale) */
+    int final;              /* "failed" at the end of an execution: 1 when no retry is due
+                               (retries exhausted), so the call stays failed until retried */
 } tf_event;
 typedef void (*tf_event_fn)(const tf_event *ev, void *user);
 void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user);

@@ -124,6 +124,7 @@ void tf_app_close(tf_app *app)
     for (size_t i = 0; i < app->nflows; i++)
         free(app->flows[i].name);
     free(app->flows);
+    free(app->taps);
     tf_store_close(app->store);
     tf_buf_free(&app->canon);
     tf_hasher_free(&app->hasher);
@@ -179,14 +180,37 @@ void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *arg
                  const char *what, const char *error, double duration, int attempt,
                  const char *prev_args, const char *log_path)
 {
-    if (!app->on_event)
+    if (!app->on_event && !app->ntaps)
         return;
     tf_event ev = {
         .work = w->name, .key = key, .args_json = args_json, .what = what,
         .error = error, .duration = duration, .attempt = attempt,
         .prev_args_json = prev_args, .log_path = log_path,
     };
-    app->on_event(&ev, app->event_user);
+    tf_app_emit_event(app, &ev);
+}
+
+void tf_app_emit_event(tf_app *app, const tf_event *ev)
+{
+    for (size_t i = 0; i < app->ntaps; i++)
+        app->taps[i].fn(ev, app->taps[i].user);
+    tf_app_report(app, ev);
+}
+
+void tf_app_report(tf_app *app, const tf_event *ev)
+{
+    if (app->on_event)
+        app->on_event(ev, app->event_user);
+}
+
+int tf_app_add_tap(tf_app *app, tf_event_fn fn, void *user)
+{
+    tf_tap *t = realloc(app->taps, (app->ntaps + 1) * sizeof *t);
+    if (!t)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    app->taps = t;
+    app->taps[app->ntaps++] = (tf_tap){fn, user};
+    return TF_OK;
 }
 
 /*

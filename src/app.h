@@ -52,6 +52,12 @@ struct tf_work {
     char *other_args;       /* the latest execution's args with a key other than last_key, owned */
 };
 
+/* An internal observer of events (pipeline hooks), called before the program's. */
+typedef struct tf_tap {
+    tf_event_fn fn;         /* called with every emitted event */
+    void *user;             /* fn's user pointer */
+} tf_tap;
+
 /* A registered flow. */
 typedef struct tf_flow {
     char *name;             /* for messages */
@@ -71,6 +77,7 @@ typedef struct tf_running {
     int64_t fence;          /* our fencing token */
     int64_t history_id;     /* the attempt's history row */
     int attempt;            /* attempt number */
+    long long failures;     /* the call's consecutive failures before this claim (tf_claim) */
     double last_renew;      /* app clock at the last lease renewal */
     int done;               /* finished and recorded; its outcome is below */
     tf_call_status status;  /* when done: SUCCEEDED or FAILED */
@@ -108,6 +115,8 @@ struct tf_app {
     void *clock_user;       /* its user pointer */
     tf_event_fn on_event;   /* decision observer or NULL */
     void *event_user;       /* its user pointer */
+    tf_tap *taps;           /* internal observers (tf_app_add_tap), owned array */
+    size_t ntaps;           /* count */
     int dry_run;            /* decide only, never claim or execute */
     volatile sig_atomic_t stop; /* set by tf_app_stop */
     int wake[2];            /* self-pipe: tf_app_stop writes, the loop polls */
@@ -152,6 +161,16 @@ void tf_app_free_tick_results(tf_app *app);
 void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
                  const char *what, const char *error, double duration, int attempt,
                  const char *prev_args, const char *log_path);
+/* Give ev to every tap, then to the program's observer. */
+void tf_app_emit_event(tf_app *app, const tf_event *ev);
+/* Give ev to the program's observer only (what a tap reports about its own work). */
+void tf_app_report(tf_app *app, const tf_event *ev);
+/*
+ * Add an internal observer that sees events before the program's: at least
+ * every "ran" and "failed" (call sites on the cached path skip emitting
+ * when the program observes nothing). TF_OK or TF_ENOMEM.
+ */
+int tf_app_add_tap(tf_app *app, tf_event_fn fn, void *user);
 
 /* memo.c */
 const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key);

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "hook.h"
 #include "json.h"
 #include "template.h"
 
@@ -54,6 +55,9 @@ typedef struct pl_work {
     int not_before;         /* minutes after local midnight, or -1 */
     pl_dep *deps;           /* works this one references, owned */
     size_t ndeps;           /* count */
+    char **on_failure;      /* hook argv when a call fails for good, NULL-terminated, or NULL */
+    char **on_success;      /* hook argv when an execution succeeds, or NULL */
+    double hook_timeout;    /* seconds a hook may run; 0 = the pipeline's */
     tf_work *work;          /* the registered work once attached */
     int state;              /* PL_* in the current evaluation */
     cJSON *result;          /* PL_OK: result in this evaluation, owned */
@@ -64,6 +68,9 @@ typedef struct pl_def {
     char *name;             /* pipeline name */
     char *db;               /* resolved database path, or NULL */
     double tick;            /* seconds, or 0 */
+    char **on_failure;      /* top-level hooks: for works that name none, or NULL */
+    char **on_success;      /* likewise */
+    double hook_timeout;    /* seconds a hook may run; 0 = TF_HOOK_TIMEOUT */
     pl_work *works;         /* works in file order */
     size_t nworks;          /* count */
     size_t *order;          /* evaluation order: indices into works */
@@ -129,6 +136,8 @@ static void work_clear(pl_work *w)
     tf_template_free(&w->foreach_t);
     free(w->deps);
     cJSON_Delete(w->result);
+    tf_strv_free(w->on_failure);
+    tf_strv_free(w->on_success);
 }
 
 static void def_free(pl_def *d)
@@ -141,6 +150,8 @@ static void def_free(pl_def *d)
     free(d->order);
     free(d->name);
     free(d->db);
+    tf_strv_free(d->on_failure);
+    tf_strv_free(d->on_success);
     free(d);
 }
 
@@ -342,8 +353,59 @@ static int parse_hhmm(const char *s)
 
 static const char *const work_keys[] = {
     "name", "command", "args", "cache_calls", "parallel", "version", "retries", "retry_backoff",
-    "timeout", "env", "cwd", "not_before", "foreach", "max_age", "keep_stale", "ignore", NULL
+    "timeout", "env", "cwd", "not_before", "foreach", "max_age", "keep_stale", "ignore",
+    "on_failure", "on_success", "hook_timeout", NULL
 };
+
+/*
+ * A hook (on_failure / on_success, key `what`): a non-empty array of
+ * strings, the program first (not empty), run as it is, without a shell.
+ * *out is the NULL-terminated copy (absent key: left NULL).
+ */
+static int load_hook(ld *c, const tf_jnode *parent, const char *what, char ***out)
+{
+    const tf_jnode *n = tf_jnode_get(parent, what);
+    if (!n)
+        return TF_OK;
+    int rc = want(c, n, TF_J_ARRAY, what);
+    if (rc != TF_OK)
+        return rc;
+    if (!n->count)
+        return lerr(c, n->offset, "'%s' must not be empty: give the program and its arguments", what);
+    if (!(*out = calloc(n->count + 1, sizeof **out)))
+        return nomem(c);
+    for (uint32_t i = 0; i < n->count; i++) {
+        const tf_jnode *a = &n->kids[i];
+        if (a->type != TF_J_STRING)
+            return lerr(c, a->offset, "'%s' elements must be strings, not %s", what, type_name(a->type));
+        if (i == 0 && !a->len)
+            return lerr(c, a->offset, "the program name (%s[0]) must not be empty", what);
+        if (strlen(a->str) != a->len)
+            return lerr(c, a->offset, "'%s' arguments cannot hold NUL bytes", what);
+        if (!((*out)[i] = strdup(a->str)))
+            return nomem(c);
+    }
+    return TF_OK;
+}
+
+/* on_failure, on_success and hook_timeout of a work or of the pipeline. */
+static int load_hooks(ld *c, const tf_jnode *parent, char ***on_failure, char ***on_success,
+                      double *timeout)
+{
+    int rc = load_hook(c, parent, "on_failure", on_failure);
+    if (rc == TF_OK)
+        rc = load_hook(c, parent, "on_success", on_success);
+    const tf_jnode *n = tf_jnode_get(parent, "hook_timeout");
+    if (rc != TF_OK || !n)
+        return rc;
+    if ((rc = want(c, n, TF_J_NUMBER, "hook_timeout")) != TF_OK)
+        return rc;
+    if (!(n->num > 0 && n->num <= TF_HOOK_TIMEOUT_MAX))
+        return lerr(c, n->offset, "'hook_timeout' must be a number of seconds > 0 and at most %g"
+                    " (the scheduler waits for a hook)", TF_HOOK_TIMEOUT_MAX);
+    *timeout = n->num;
+    return TF_OK;
+}
 
 /* First pass over one work: everything but the templates. */
 static int load_work(ld *c, size_t wi, const tf_jnode *node)
@@ -504,6 +566,8 @@ static int load_work(ld *c, size_t wi, const tf_jnode *node)
         if ((w->not_before = parse_hhmm(n->str)) < 0)
             return lerr(c, n->offset, "bad 'not_before' \"%s\": use HH:MM (00:00 to 23:59)", n->str);
     }
+    if ((rc = load_hooks(c, node, &w->on_failure, &w->on_success, &w->hook_timeout)) != TF_OK)
+        return rc;
     if ((n = tf_jnode_get(node, "foreach"))) {
         w->has_foreach = 1;
         if (n->type == TF_J_ARRAY) {
@@ -587,7 +651,9 @@ static int order_works(ld *c)
     return rc;
 }
 
-static const char *const top_keys[] = {"name", "db", "tick", "works", NULL};
+static const char *const top_keys[] = {
+    "name", "db", "tick", "works", "on_failure", "on_success", "hook_timeout", NULL
+};
 
 static int load_doc(ld *c, const tf_jnode *root)
 {
@@ -621,6 +687,8 @@ static int load_doc(ld *c, const tf_jnode *root)
             return lerr(c, n->offset, "'tick' must be a number of seconds > 0");
         d->tick = n->num;
     }
+    if ((rc = load_hooks(c, root, &d->on_failure, &d->on_success, &d->hook_timeout)) != TF_OK)
+        return rc;
     const tf_jnode *works = tf_jnode_get(root, "works");
     if (!works)
         return lerr(c, root->offset, "missing required key 'works'");
@@ -945,6 +1013,81 @@ static void pipeline_flow(tf_tick *tick, void *user)
     }
 }
 
+/* ---- notification hooks -------------------------------------------------------- */
+
+/* Append "NAME=value" (a copy) to the NULL-terminated v of *n entries. -1 on ENOMEM. */
+static int env_add(char **v, size_t *n, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value ? value : "") + 2;
+    char *e = malloc(len);
+    if (!e)
+        return -1;
+    snprintf(e, len, "%s=%s", name, value ? value : ""); /* sized exactly */
+    v[(*n)++] = e;
+    return 0;
+}
+
+/*
+ * The tap of an attached pipeline: after an execution of one of its works
+ * succeeded ("ran") or a call failed for good ("failed" with final set),
+ * run the work's hook (else the pipeline's) to its end. The deferred
+ * writes are committed first, so the hook sees the call's end in the
+ * database. A hook that cannot run, fails or outlives its timeout is
+ * reported to the program as a "hook-failed" event; it never changes the
+ * call or the loop's outcome.
+ */
+static void pipeline_tap(const tf_event *ev, void *user)
+{
+    tf_pipeline *p = user;
+    int ok = !strcmp(ev->what, "ran");
+    if (!ok && !(ev->final && !strcmp(ev->what, "failed")))
+        return;
+    const pl_def *d = p->def;
+    long wi = find_work(d, ev->work, d->nworks);
+    if (wi < 0)
+        return;
+    const pl_work *w = &d->works[wi];
+    char *const *argv = ok ? (w->on_success ? w->on_success : d->on_success)
+                           : (w->on_failure ? w->on_failure : d->on_failure);
+    if (!argv)
+        return;
+    (void)tf_app_flush(p->app); /* a failure here is the loop's to report; the hook still runs */
+    size_t nenv = 0, n = 0;
+    for (char *const *e = w->env; e && *e; e++)
+        nenv++;
+    char **env = calloc(nenv + 9, sizeof *env);
+    char attempt[32];
+    snprintf(attempt, sizeof attempt, "%d", ev->attempt);
+    int oom = !env;
+    for (size_t i = 0; !oom && i < nenv; i++)
+        oom = !(env[n++] = strdup(w->env[i]));
+    oom = oom || env_add(env, &n, "TICKFLOW_PIPELINE", d->name) ||
+          env_add(env, &n, "TICKFLOW_WORK", ev->work) || env_add(env, &n, "TICKFLOW_KEY", ev->key) ||
+          env_add(env, &n, "TICKFLOW_STATUS", ok ? "succeeded" : "failed") ||
+          env_add(env, &n, "TICKFLOW_ERROR", ok ? "" : ev->error) ||
+          env_add(env, &n, "TICKFLOW_LOG", ev->log_path) ||
+          env_add(env, &n, "TICKFLOW_ARGS", ev->args_json) ||
+          env_add(env, &n, "TICKFLOW_ATTEMPT", attempt);
+    char why[600];
+    int rc = -1;
+    double timeout = w->hook_timeout > 0 ? w->hook_timeout
+                     : d->hook_timeout > 0 ? d->hook_timeout : TF_HOOK_TIMEOUT;
+    if (oom)
+        snprintf(why, sizeof why, "out of memory");
+    else
+        rc = tf_hook_run((const char *const *)argv, env, timeout, why, sizeof why);
+    tf_strv_free(env);
+    if (rc == 0)
+        return;
+    char msg[800];
+    snprintf(msg, sizeof msg, "%s hook '%s': %s", ok ? "on_success" : "on_failure", argv[0], why);
+    tf_event report = {
+        .work = ev->work, .key = ev->key, .args_json = ev->args_json, .what = "hook-failed",
+        .error = msg, .attempt = ev->attempt, .log_path = ev->log_path,
+    };
+    tf_app_report(p->app, &report);
+}
+
 /* ---- attaching and reloading -------------------------------------------------- */
 
 /* The attached pipeline (other than self) that defines work `name`, or NULL. */
@@ -1029,6 +1172,8 @@ int tf_pipeline_attach(tf_pipeline *p, tf_app *app)
             return rc;
     }
     rc = tf_flow_add(app, p->def->name, pipeline_flow, p);
+    if (rc == TF_OK)
+        rc = tf_app_add_tap(app, pipeline_tap, p);
     if (rc == TF_OK)
         p->app = app;
     return rc;

@@ -73,6 +73,8 @@ typedef struct tf_claim {
     int64_t fence;          /* RUN: our fencing token */
     int64_t history_id;     /* RUN: history.id of this attempt */
     int attempt;            /* RUN: 1 for the first execution of this row, then 2, ... */
+    long long failures;     /* the row's consecutive failures before this claim (0 for a new row):
+                               a failure of this execution leaves no retry when failures + 1 > retries */
     char *result_json;      /* HIT: stored result text (malloc'd, see tf_claim_clear) */
     char *error;            /* RETRY_WAIT/FAILED: last error text (malloc'd) */
     double next_retry_at;   /* RETRY_WAIT: epoch seconds */

@@ -190,6 +190,24 @@ static void renew_if_due(tf_app *app, tf_running *r, double now)
 }
 
 /*
+ * The event of an execution's end: "ran", or "failed" with final = 1 when
+ * the store keeps no retry for it (the failures before this claim plus this
+ * one exceed the work's retries: what the finish records, see store.h).
+ */
+static void emit_end(tf_app *app, const tf_work *w, const char *key, const char *args_json, int ok,
+                     const char *error, double duration, int attempt, const char *log_path, int final)
+{
+    if (!app->on_event && !app->ntaps)
+        return;
+    tf_event ev = {
+        .work = w->name, .key = key, .args_json = args_json, .what = ok ? "ran" : "failed",
+        .error = error, .duration = duration, .attempt = attempt, .log_path = log_path,
+        .final = !ok && final,
+    };
+    tf_app_emit_event(app, &ev);
+}
+
+/*
  * Record the end of r's execution in the store and the memo. interrupted:
  * the scheduler stopped it. Returns TF_OK, or a store error.
  */
@@ -232,8 +250,8 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         r->status = TF_CALL_FAILED;
         r->error = strdup(f.error);
     }
-    tf_app_emit(app, w, r->key, r->args_json, ok ? "ran" : "failed", r->error, f.duration,
-                r->attempt, NULL, r->log_path);
+    emit_end(app, w, r->key, r->args_json, ok, r->error, f.duration, r->attempt, r->log_path,
+             !ok && !interrupted && r->failures + 1 > w->opts.retries);
     return TF_OK;
 }
 
@@ -495,6 +513,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     r->fence = c->fence;
     r->history_id = c->history_id;
     r->attempt = c->attempt;
+    r->failures = c->failures;
     r->last_renew = tf_app_now(app);
     r->args_json = strdup(app->canon.data);
     char **argv = NULL, **env = NULL, **log_argv = NULL;
@@ -578,7 +597,8 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
     out->status = TF_CALL_FAILED;
     out->executed = 1;
     out->error = keep_text(app, why);
-    tf_app_emit(app, w, key, app->canon.data, "failed", why, 0, c->attempt, NULL, NULL);
+    emit_end(app, w, key, app->canon.data, 0, why, 0, c->attempt, NULL,
+             c->failures + 1 > w->opts.retries);
     return TF_OK;
 }
 

@@ -399,6 +399,10 @@ static void print_json(const tf_event *ev, const char *stamp)
 static void on_event(const tf_event *ev, void *user)
 {
     run_state *st = user;
+    if (!strcmp(ev->what, "hook-failed")) { /* a report, not a decision: never tallied */
+        tf_cli_err("%s %.12s: %s", ev->work, ev->key ? ev->key : "-", ev->error ? ev->error : "");
+        return;
+    }
     int d = decision_of(ev->what);
     tally_entry *e = tally_record(st, ev, d);
     if (!wants_line(st, ev, d))

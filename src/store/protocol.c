@@ -274,6 +274,7 @@ static int decide(tf_store *s, tf_q *q, const tf_claim_req *req,
     if (!status)
         status = "";
     long long failures = q_col_int64(s, q, LK_FAILURES);
+    out->failures = failures;
     int oom = 0;
 
     if (strcmp(status, "succeeded") == 0) {
