@@ -17,6 +17,9 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "hash.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <openssl/sha.h>
 
 #include "tickflow.h"
@@ -69,4 +72,32 @@ int tf_hasher_hex(tf_hasher *h, const void *data, size_t len, char hex[65])
 int tf_sha256_hex(const void *data, size_t len, char hex[65])
 {
     return sha256_hex(data, len, hex);
+}
+
+int tf_sha256_fd(int fd, char hex[65], int64_t *size)
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    unsigned char buf[65536];
+    SHA256_CTX ctx;
+    int64_t total = 0;
+    hex[0] = '\0';
+    if (SHA256_Init(&ctx) != 1)
+        return TF_EIO;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return TF_EIO; /* errno says why */
+        if (n == 0)
+            break;
+        if (SHA256_Update(&ctx, buf, (size_t)n) != 1)
+            return TF_EIO;
+        total += n;
+    }
+    if (SHA256_Final(d, &ctx) != 1)
+        return TF_EIO;
+    tf_hex32(d, hex);
+    *size = total;
+    return TF_OK;
 }

@@ -9,6 +9,7 @@
 #define TF_HASH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A SHA-256 hasher. Holds no resources today; init/free kept as a pair. */
 typedef struct tf_hasher {
@@ -27,6 +28,12 @@ void tf_hasher_free(tf_hasher *h);
  * (hex is then "").
  */
 int tf_hasher_hex(tf_hasher *h, const void *data, size_t len, char hex[65]);
+
+/*
+ * SHA-256 of everything read from fd (to end of file) into hex, the byte
+ * count into *size. TF_OK, or TF_EIO with errno set by the failing read.
+ */
+int tf_sha256_fd(int fd, char hex[65], int64_t *size);
 
 /* Write the 32-byte digest d as 64 lowercase hex digits + NUL. */
 void tf_hex32(const unsigned char d[32], char hex[65]);

@@ -83,6 +83,7 @@ struct tf_pipeline {
     struct stat st;         /* the file's identity when last read */
     double now;             /* template clock; 0 = real time */
     tf_app *app;            /* where attached, or NULL */
+    tf_filecache *files;    /* content keys of {{file:}}/{{files:}}, kept across reloads */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -293,11 +294,11 @@ static int check_string(ld *c, size_t wi, const tf_jnode *node, int foreach_ctx)
         return lerr(c, str_offset(c, node, terr.offset), "%s", terr.msg);
     if (foreach_ctx) {
         const tf_tpart *one = tf_template_single(&t);
-        if (!one || (one->kind != TF_T_RESULT && one->kind != TF_T_GLOB)) {
+        if (!one || (one->kind != TF_T_RESULT && one->kind != TF_T_GLOB && one->kind != TF_T_FILES)) {
             tf_template_free(&t);
             return lerr(c, node->offset,
-                        "'foreach' must be an array or exactly one {{WORK.result}} or "
-                        "{{glob:PATTERN}} template");
+                        "'foreach' must be an array or exactly one {{WORK.result}}, "
+                        "{{glob:PATTERN}} or {{files:PATTERN}} template");
         }
     }
     for (size_t i = 0; rc == TF_OK && i < t.nparts; i++) {
@@ -349,6 +350,102 @@ static int parse_hhmm(const char *s)
     if (h > 23 || m > 59)
         return -1;
     return h * 60 + m;
+}
+
+/*
+ * In a command element, "{{item}}" and "{{item.FIELD...}}" (spaces inside
+ * the braces allowed) become the placeholders "{item}" / "{item.FIELD...}";
+ * every other "{{" stays literal text, as it always was (docker's
+ * --format '{{.Names}}', awk). *out is the new text (malloc'd), *found the
+ * number of references rewritten. -1 on ENOMEM, -2 on a field path the
+ * placeholders cannot name (only A-Z a-z 0-9 _ parts).
+ */
+static int rewrite_item_refs(const char *in, char **out, int *found)
+{
+    tf_buf b = TF_BUF_INIT;
+    *found = 0;
+    *out = NULL;
+    const char *p = in;
+    while (*p) {
+        const char *q = p;
+        if (q[0] == '{' && q[1] == '{') {
+            q += 2;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            if (!strncmp(q, "item", 4) && (q[4] == '}' || q[4] == '.' || q[4] == ' ' || q[4] == '\t')) {
+                const char *path = q + 4, *e = path;
+                while (*e == '.' || (*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z') ||
+                       (*e >= '0' && *e <= '9') || *e == '_' || *e == '-')
+                    e++;
+                const char *close = e;
+                while (*close == ' ' || *close == '\t')
+                    close++;
+                if (close[0] == '}' && close[1] == '}') {
+                    for (const char *c = path; c < e; c++)
+                        if (*c == '-' || (*c == '.' && (c + 1 == e || c[1] == '.')))
+                            goto bad;
+                    if (tf_buf_putc(&b, '{') || tf_buf_append(&b, "item", 4) ||
+                        tf_buf_append(&b, path, (size_t)(e - path)) || tf_buf_putc(&b, '}'))
+                        goto oom;
+                    (*found)++;
+                    p = close + 2;
+                    continue;
+                }
+            }
+        }
+        if (tf_buf_putc(&b, *p))
+            goto oom;
+        p++;
+    }
+    if (tf_buf_puts(&b, ""))
+        goto oom;
+    *out = tf_buf_take(&b, NULL);
+    return 0;
+bad:
+    tf_buf_free(&b);
+    return -2;
+oom:
+    tf_buf_free(&b);
+    return -1;
+}
+
+/*
+ * "{{item...}}" in the command of a foreach work: the element must be part
+ * of the key, so args gets "item": "{{item}}" (or already has exactly
+ * that), and the command reads it through the {item...} placeholders.
+ */
+static int command_items(ld *c, pl_work *w, const tf_jnode *cmd)
+{
+    int any = 0;
+    for (uint32_t i = 0; w->argv[i]; i++) {
+        if (!strstr(w->argv[i], "{{"))
+            continue;
+        char *text = NULL;
+        int found = 0;
+        int r = rewrite_item_refs(w->argv[i], &text, &found);
+        if (r == -1)
+            return nomem(c);
+        if (r == -2)
+            return lerr(c, cmd->kids[i].offset, "a {{item.FIELD}} in 'command' may only name fields "
+                        "made of A-Z a-z 0-9 _");
+        if (found && !w->has_foreach) {
+            free(text);
+            return lerr(c, cmd->kids[i].offset, "{{item}} used outside foreach (work '%s' has no "
+                        "'foreach')", w->name);
+        }
+        free(w->argv[i]);
+        w->argv[i] = text;
+        any += found;
+    }
+    if (!any)
+        return TF_OK;
+    const cJSON *have = cJSON_GetObjectItemCaseSensitive(w->args, "item");
+    if (have && !(cJSON_IsString(have) && !strcmp(have->valuestring, "{{item}}")))
+        return lerr(c, cmd->offset, "'command' uses {{item}} but 'args' has its own \"item\" "
+                    "member: rename it, or set it to \"{{item}}\"");
+    if (!have && !cJSON_AddStringToObject(w->args, "item", "{{item}}"))
+        return nomem(c);
+    return TF_OK;
 }
 
 static const char *const work_keys[] = {
@@ -575,11 +672,11 @@ static int load_work(ld *c, size_t wi, const tf_jnode *node)
                 return nomem(c);
         } else if (n->type != TF_J_STRING) {
             return lerr(c, n->offset,
-                        "'foreach' must be an array or exactly one {{WORK.result}} or {{glob:PATTERN}} "
-                        "template, not %s", type_name(n->type));
+                        "'foreach' must be an array or exactly one {{WORK.result}}, {{glob:PATTERN}} "
+                        "or {{files:PATTERN}} template, not %s", type_name(n->type));
         }
     }
-    return TF_OK;
+    return command_items(c, w, cmd);
 }
 
 /* Colours for the cycle search. */
@@ -801,7 +898,8 @@ int tf_pipeline_load(const char *path, tf_pipeline **out, tf_error *err)
     memset(err, 0, sizeof *err);
     *out = NULL;
     tf_pipeline *p = calloc(1, sizeof *p);
-    if (!p || !(p->path = strdup(path)) || !(p->dir = dir_of(path))) {
+    if (!p || !(p->path = strdup(path)) || !(p->dir = dir_of(path)) ||
+        !(p->files = tf_filecache_new())) {
         tf_pipeline_free(p);
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return TF_ENOMEM;
@@ -820,6 +918,7 @@ void tf_pipeline_free(tf_pipeline *p)
     if (!p)
         return;
     def_free(p->def);
+    tf_filecache_free(p->files);
     free(p->path);
     free(p->dir);
     free(p);
@@ -878,6 +977,11 @@ static int eval_call(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *base, 
     const cJSON *args = NULL;
     *result = NULL;
     int rc = tf_targs_fill(w->targs, &env, &args, why, sizeof why);
+    if (rc == TF_ENOTFOUND) {
+        /* a {{file:}} that does not exist (yet): wait for it, like a dependency */
+        emit_nokey(app, w, "waiting", why);
+        return PL_WAITING;
+    }
     if (rc != TF_OK) {
         /* Dependencies were checked; anything left is this call's failure. */
         emit_nokey(app, w, "failed", why);
@@ -976,6 +1080,8 @@ static int eval_work(tf_tick *tick, pl_def *d, pl_work *w, const tf_tenv *env, i
             state = PL_FAILED;
         else if (st == PL_PENDING && state == PL_OK)
             state = PL_PENDING;
+        else if (st == PL_WAITING && state == PL_OK)
+            state = PL_WAITING;
     }
     if (list != w->foreach_list)
         cJSON_Delete(list);
@@ -994,7 +1100,7 @@ static void pipeline_flow(tf_tick *tick, void *user)
     pl_def *d = p->def;
     tf_tenv env = {
         .now = p->now > 0 ? p->now : real_now(), .base_dir = p->dir,
-        .result = result_of, .user = d,
+        .result = result_of, .user = d, .files = p->files, .tick = tf_tick_number(tick),
     };
     time_t secs = (time_t)env.now;
     struct tm tm;

@@ -142,6 +142,32 @@ static int parse_one(tf_template *t, size_t *cap, const char *b, size_t n, size_
             return set_err(err, offset, "bad variable name in {{env:%.*s}}", CUT(vn), v);
         return add_part(t, cap, TF_T_ENV, v, vn, NULL, 0, offset);
     }
+    if (n >= 6 && !memcmp(b, "files:", 6)) {
+        if (n == 6)
+            return set_err(err, offset, "empty pattern in {{files:}}");
+        char pat[512];
+        if (n - 6 >= sizeof pat)
+            return set_err(err, offset, "pattern too long in {{files:%.20s...}}", b + 6);
+        memcpy(pat, b + 6, n - 6);
+        pat[n - 6] = '\0';
+        if (!tf_filecache_path_ok(pat))
+            return set_err(err, offset, "{{files:%.*s}}: the pattern must be relative to the "
+                           "pipeline's folder, without '..' or empty parts", CUT(n - 6), b + 6);
+        return add_part(t, cap, TF_T_FILES, b + 6, n - 6, NULL, 0, offset);
+    }
+    if (n >= 5 && !memcmp(b, "file:", 5)) {
+        if (n == 5)
+            return set_err(err, offset, "empty path in {{file:}}");
+        char path[512];
+        if (n - 5 >= sizeof path)
+            return set_err(err, offset, "path too long in {{file:%.20s...}}", b + 5);
+        memcpy(path, b + 5, n - 5);
+        path[n - 5] = '\0';
+        if (!tf_filecache_path_ok(path))
+            return set_err(err, offset, "{{file:%.*s}}: the path must be relative to the "
+                           "pipeline's folder, without '..' or empty parts", CUT(n - 5), b + 5);
+        return add_part(t, cap, TF_T_FILE, b + 5, n - 5, NULL, 0, offset);
+    }
     if (n >= 5 && !memcmp(b, "glob:", 5)) {
         if (n == 5)
             return set_err(err, offset, "empty pattern in {{glob:}}");
@@ -168,7 +194,7 @@ static int parse_one(tf_template *t, size_t *cap, const char *b, size_t n, size_
     }
     return set_err(err, offset,
                    "unknown template {{%.*s}} (known: today, now:FORMAT, env:NAME, glob:PATTERN, "
-                   "item, WORK.result)", CUT(n), b);
+                   "file:PATH, files:PATTERN, item, WORK.result)", CUT(n), b);
 }
 
 int tf_template_parse(const char *s, size_t len, tf_template *t, tf_error *err)
@@ -310,6 +336,107 @@ static int glob_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, cha
     return TF_OK;
 }
 
+/* {"path": rel, "sha256": ..., "size": N} of one file, or NULL on ENOMEM. */
+static cJSON *file_object(const char *rel, const tf_fileinfo *info)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "path", rel) ||
+        !cJSON_AddStringToObject(o, "sha256", info->sha256) ||
+        !cJSON_AddNumberToObject(o, "size", (double)info->size)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The content key of one file through env's cache (or a cache of this call only). */
+static int file_info(const tf_tenv *env, const char *rel, tf_fileinfo *info, char *err, size_t errlen)
+{
+    tf_filecache *fc = env->files ? env->files : tf_filecache_new();
+    if (!fc) {
+        snprintf(err, errlen, "out of memory");
+        return TF_ENOMEM;
+    }
+    int rc = tf_filecache_get(fc, env->base_dir, rel, env->tick, info, err, errlen);
+    if (fc != env->files)
+        tf_filecache_free(fc);
+    return rc;
+}
+
+static int file_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, char *err, size_t errlen)
+{
+    tf_fileinfo info;
+    char why[400];
+    int rc = file_info(env, part->text, &info, why, sizeof why);
+    if (rc != TF_OK) {
+        snprintf(err, errlen, "{{file:%.200s}}: %s", part->text, why);
+        return rc;
+    }
+    if (!(*out = file_object(part->text, &info))) {
+        snprintf(err, errlen, "out of memory");
+        return TF_ENOMEM;
+    }
+    return TF_OK;
+}
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * {{files:PATTERN}}: the matching regular files, sorted by path (bytewise,
+ * not by locale). Matches that are symbolic links, pass through one, or
+ * are not regular files are left out; so is a file that vanished between
+ * the folder read and its open.
+ */
+static int files_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, char *err, size_t errlen)
+{
+    cJSON *paths = NULL;
+    tf_tpart as_glob = *part;
+    as_glob.kind = TF_T_GLOB;
+    int rc = glob_value(&as_glob, env, &paths, err, errlen);
+    if (rc != TF_OK)
+        return rc;
+    size_t n = (size_t)cJSON_GetArraySize(paths), k = 0;
+    const char **v = calloc(n ? n : 1, sizeof *v);
+    cJSON *arr = cJSON_CreateArray();
+    rc = v && arr ? TF_OK : TF_ENOMEM;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, paths)
+        if (rc == TF_OK)
+            v[k++] = p->valuestring;
+    if (rc == TF_OK)
+        qsort(v, k, sizeof *v, by_path);
+    for (size_t i = 0; rc == TF_OK && i < k; i++) {
+        tf_fileinfo info;
+        char why[400];
+        int frc = file_info(env, v[i], &info, why, sizeof why);
+        if (frc == TF_EINPUT || frc == TF_ENOTFOUND)
+            continue; /* a link, a folder, a FIFO, or gone: not a file of the set */
+        if (frc != TF_OK) {
+            snprintf(err, errlen, "{{files:%.200s}}: %s", part->text, why);
+            rc = frc;
+            break;
+        }
+        cJSON *o = file_object(v[i], &info);
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            rc = TF_ENOMEM;
+        }
+    }
+    free(v);
+    cJSON_Delete(paths);
+    if (rc != TF_OK) {
+        if (rc == TF_ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        cJSON_Delete(arr);
+        return rc;
+    }
+    *out = arr;
+    return TF_OK;
+}
+
 /* The value an ITEM or RESULT part names, borrowed from env (no copy). */
 static int part_ref(const tf_tpart *part, const tf_tenv *env, const cJSON **out, char *err, size_t errlen)
 {
@@ -382,6 +509,10 @@ static int part_value(const tf_tpart *part, const tf_tenv *env, cJSON **out, cha
     }
     case TF_T_GLOB:
         return glob_value(part, env, out, err, errlen);
+    case TF_T_FILE:
+        return file_value(part, env, out, err, errlen);
+    case TF_T_FILES:
+        return files_value(part, env, out, err, errlen);
     case TF_T_ITEM:
     case TF_T_RESULT: {
         int rc = part_ref(part, env, &v, err, errlen);

@@ -5,7 +5,8 @@
  * foreach element and the results of other works in this tick.
  *
  * Forms: {{today}}, {{now:FORMAT}}, {{env:NAME}}, {{glob:PATTERN}},
- * {{item}} / {{item.field}}, {{WORK.result}} / {{WORK.result.field}}.
+ * {{file:PATH}}, {{files:PATTERN}}, {{item}} / {{item.field}},
+ * {{WORK.result}} / {{WORK.result.field}}.
  * "{{{{" is a literal "{{"; a lone "}}" is literal text. Spaces just inside
  * the braces are ignored. Field paths are dot-separated member names; a
  * part made of digits also indexes an array.
@@ -16,6 +17,7 @@
 #include <stddef.h>
 
 #include "tickflow.h"
+#include "filehash.h"
 
 typedef enum tf_tkind {
     TF_T_TEXT,      /* literal bytes */
@@ -23,6 +25,8 @@ typedef enum tf_tkind {
     TF_T_NOW,       /* {{now:FORMAT}} */
     TF_T_ENV,       /* {{env:NAME}} */
     TF_T_GLOB,      /* {{glob:PATTERN}} */
+    TF_T_FILE,      /* {{file:PATH}}: {"path", "sha256", "size"} of one file */
+    TF_T_FILES,     /* {{files:PATTERN}}: an array of those, sorted by path */
     TF_T_ITEM,      /* {{item}} / {{item.path}} */
     TF_T_RESULT     /* {{WORK.result}} / {{WORK.result.path}} */
 } tf_tkind;
@@ -30,7 +34,8 @@ typedef enum tf_tkind {
 /* One part of a template string. */
 typedef struct tf_tpart {
     tf_tkind kind;  /* what the part is */
-    char *text;     /* TEXT: literal; NOW: format; ENV: name; GLOB: pattern; RESULT: work name; else NULL */
+    char *text;     /* TEXT: literal; NOW: format; ENV: name; GLOB/FILES: pattern; FILE: path;
+                       RESULT: work name; else NULL */
     size_t len;     /* byte length of text */
     char *path;     /* ITEM/RESULT: field path after "item."/"result.", or NULL for the whole value */
     size_t offset;  /* byte offset of the part in the parsed string */
@@ -69,6 +74,8 @@ typedef struct tf_tenv {
     const cJSON *item;      /* current foreach element, or NULL outside foreach */
     tf_tresult_fn result;   /* results of other works, or NULL (none available) */
     void *user;             /* result's user pointer */
+    tf_filecache *files;    /* content keys of {{file:}}/{{files:}}, or NULL (hash every time) */
+    uint64_t tick;          /* tick number: a file is looked at once per tick (0: every time) */
 } tf_tenv;
 
 /*
@@ -76,7 +83,8 @@ typedef struct tf_tenv {
  * JSON value; otherwise the parts are joined as text (strings as they are,
  * other values as canonical JSON). On TF_OK *out is a new tree the caller
  * frees with cJSON_Delete. TF_ENOTFOUND: a work has no result yet (err:
- * "needs WORK.result"); TF_EINPUT: a value cannot be produced (unset
+ * "needs WORK.result") or a {{file:}} does not exist (err names it): the
+ * call waits; TF_EINPUT: a value cannot be produced (unset
  * variable, missing field, bad glob), err says why; TF_ENOMEM.
  */
 int tf_template_eval(const tf_template *t, const tf_tenv *env, cJSON **out, char *err, size_t errlen);

@@ -17,7 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include "tickflow.h"
+#include "filehash.h"
 
 typedef struct fixture {
     char dir[64];           /* temporary folder */
@@ -229,12 +234,82 @@ static void cache__ignore_needs_an_object(void **state)
     cJSON_Delete(arr);
 }
 
+/* ---- content keys of files ----------------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* Set path's mtime to sec (nanoseconds 0), keeping its bytes. */
+static void set_mtime(const char *path, time_t sec)
+{
+    struct timespec ts[2] = {{sec, 0}, {sec, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void cache__file_hashed_once_while_unchanged(void **state)
+{
+    fixture *f = *state;
+    char path[160], tmp[160];
+    snprintf(path, sizeof path, "%s/a.txt", f->dir);
+    snprintf(tmp, sizeof tmp, "%s/a.new", f->dir);
+    write_file(path, "hello\n");
+    set_mtime(path, 1700000000);
+    tf_filecache *fc = tf_filecache_new();
+    assert_non_null(fc);
+    tf_fileinfo a, b;
+    char err[256];
+    assert_int_equal(tf_filecache_get(fc, f->dir, "a.txt", 1, &a, err, sizeof err), TF_OK);
+    assert_string_equal(a.sha256, "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    assert_int_equal(a.size, 6);
+    assert_int_equal(tf_filecache_reads(fc), 1);
+    /* same tick: not looked at again, even if it changed */
+    write_file(path, "HELLO\n");
+    set_mtime(path, 1700000000);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "a.txt", 1, &b, err, sizeof err), TF_OK);
+    assert_int_equal(tf_filecache_reads(fc), 1);
+    /* next tick, same inode, size and mtime: trusted without reading (documented) */
+    assert_int_equal(tf_filecache_get(fc, f->dir, "a.txt", 2, &b, err, sizeof err), TF_OK);
+    assert_int_equal(tf_filecache_reads(fc), 1);
+    assert_string_equal(b.sha256, a.sha256);
+    /* a new mtime: read again, and the new bytes give a new digest */
+    set_mtime(path, 1700000001);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "a.txt", 3, &b, err, sizeof err), TF_OK);
+    assert_int_equal(tf_filecache_reads(fc), 2);
+    assert_string_not_equal(b.sha256, a.sha256);
+    /* replaced by rename (new inode), same size and mtime: read again */
+    write_file(tmp, "hello\n");
+    set_mtime(tmp, 1700000001);
+    assert_int_equal(rename(tmp, path), 0);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "a.txt", 4, &b, err, sizeof err), TF_OK);
+    assert_int_equal(tf_filecache_reads(fc), 3);
+    assert_string_equal(b.sha256, a.sha256);
+    /* missing, refused paths, links, folders */
+    assert_int_equal(tf_filecache_get(fc, f->dir, "nope.txt", 5, &b, err, sizeof err), TF_ENOTFOUND);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "../a.txt", 5, &b, err, sizeof err), TF_EINPUT);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "/etc/passwd", 5, &b, err, sizeof err), TF_EINPUT);
+    char link[160], sub[160];
+    snprintf(link, sizeof link, "%s/l.txt", f->dir);
+    assert_int_equal(symlink("a.txt", link), 0);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "l.txt", 5, &b, err, sizeof err), TF_EINPUT);
+    snprintf(sub, sizeof sub, "%s/sub", f->dir);
+    assert_int_equal(symlink(".", sub), 0); /* a linked folder on the way */
+    assert_int_equal(tf_filecache_get(fc, f->dir, "sub/a.txt", 5, &b, err, sizeof err), TF_EINPUT);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "./a.txt", 5, &b, err, sizeof err), TF_OK);
+    tf_filecache_free(fc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cache__duration_grammar),
         cmocka_unit_test_setup_teardown(cache__ignored_args_reach_the_work_not_the_key, setup, teardown),
         cmocka_unit_test(cache__ignore_needs_an_object),
+        cmocka_unit_test_setup_teardown(cache__file_hashed_once_while_unchanged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
