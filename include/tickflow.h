@@ -146,6 +146,16 @@ typedef double (*tf_clock_fn)(void *user);
 void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user);
 
 /*
+ * The cache clock: the time results are aged on (tf_work_opts.max_age)
+ * and hits are dated by (stats). It starts at `now` (epoch seconds) and
+ * advances with the app clock from this call on; 0 (default) makes it the
+ * app clock itself. `tickflow run --now` sets it, so a test or a re-run
+ * can move a pipeline past an expiry without touching leases or the
+ * timestamps of executions (those stay on the app clock).
+ */
+void tf_app_set_cache_now(tf_app *app, double now);
+
+/*
  * Ask a running loop (or a blocking run) to stop gracefully: running
  * executions are stopped and recorded as interrupted. Async-signal-safe:
  * call it from a SIGINT/SIGTERM handler.
@@ -324,6 +334,9 @@ typedef struct tf_call_row {
     long runner_pid;        /* running: runner process id */
     const char *runner_host;/* running: runner host */
     const char *log_path;   /* last attempt's log file or NULL */
+    int stale;              /* 1: result_json is the last good result served while the call's
+                               refresh (max_age) runs, waits for a retry, or failed */
+    double result_at;       /* epoch seconds (cache clock) result_json was produced, or -1 */
 } tf_call_row;
 
 typedef struct tf_history_row {
@@ -394,6 +407,38 @@ int tf_calls_retry(tf_app *app, const tf_filter *f, int64_t *count);
 
 /* Delete settled calls (and history) finished before the epoch time `before`. */
 int tf_calls_gc(tf_app *app, double before, int64_t *count);
+
+/* ---- what the cache saved (tickflow stats) ---------------------------- */
+
+/*
+ * One work's figures. Executions come from the history (attempts that
+ * started; clear and gc delete them with their calls); hits are the calls
+ * answered from the cache without executing, counted by the scheduler in
+ * memory and added to the database at most once per tick; time saved is
+ * the sum, over those hits, of the duration of the execution that produced
+ * the answer. "day" figures cover the 24 hours before `now`.
+ */
+typedef struct tf_stats_row {
+    const char *work;       /* work name (owned by the library until the callback returns) */
+    int64_t executions;     /* executions started, all time */
+    double exec_seconds;    /* seconds they took */
+    int64_t hits;           /* calls answered from the cache, all time */
+    double saved;           /* seconds those hits did not spend */
+    int64_t day_executions; /* the same over the last 24 hours */
+    double day_exec_seconds;
+    int64_t day_hits;
+    double day_saved;
+} tf_stats_row;
+
+typedef int (*tf_stats_fn)(const tf_stats_row *row, void *user); /* non-zero stops */
+
+/*
+ * The figures of every work with executions or hits, by name (work NULL),
+ * or of one work; `now` (epoch seconds, 0 = the app clock) ends the day.
+ * Hits counted by this app and not yet added are added first. calls =
+ * executions + hits; hit rate = hits / calls.
+ */
+int tf_calls_stats(tf_app *app, const char *work, double now, tf_stats_fn fn, void *user);
 
 /* ---- pipeline files (the tickflow command's works) --------------------- */
 

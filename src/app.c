@@ -154,6 +154,16 @@ void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user)
     tf_store_set_clock(app->store, clock, user);
 }
 
+void tf_app_set_cache_now(tf_app *app, double now)
+{
+    app->cache_offset = now > 0 ? now - tf_app_now(app) : 0;
+}
+
+double tf_app_cache_now(const tf_app *app)
+{
+    return tf_app_now(app) + app->cache_offset;
+}
+
 void tf_app_set_dry_run(tf_app *app, int on)
 {
     app->dry_run = on != 0;
@@ -176,16 +186,16 @@ void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user)
     app->event_user = user;
 }
 
-void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
+static void emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
                  const char *what, const char *error, double duration, int attempt,
-                 const char *prev_args, const char *log_path)
+                 const char *prev_args, const char *log_path, int stale)
 {
     if (!app->on_event && !app->ntaps)
         return;
     tf_event ev = {
         .work = w->name, .key = key, .args_json = args_json, .what = what,
         .error = error, .duration = duration, .attempt = attempt,
-        .prev_args_json = prev_args, .log_path = log_path,
+        .prev_args_json = prev_args, .log_path = log_path, .stale = stale,
     };
     tf_app_emit_event(app, &ev);
 }
@@ -210,6 +220,56 @@ int tf_app_add_tap(tf_app *app, tf_event_fn fn, void *user)
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
     app->taps = t;
     app->taps[app->ntaps++] = (tf_tap){fn, user};
+    return TF_OK;
+}
+
+void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
+                 const char *what, const char *error, double duration, int attempt,
+                 const char *prev_args, const char *log_path)
+{
+    emit(app, w, key, args_json, what, error, duration, attempt, prev_args, log_path, 0);
+}
+
+/* tf_app_emit for a call answered with its last good result (tf_event.stale). */
+void tf_app_emit_stale(tf_app *app, const tf_work *w, const char *key, const char *args_json,
+                       const char *what, const char *error, double duration, int attempt,
+                       const char *prev_args, const char *log_path)
+{
+    emit(app, w, key, args_json, what, error, duration, attempt, prev_args, log_path, 1);
+}
+
+/*
+ * Add the hits the works counted in memory (tf_run's cached answers) to
+ * the store: one small transaction, only when there are any, at most once
+ * per tick (loop.c) so the cached path itself never writes. A dry run
+ * writes nothing, so its hits are dropped.
+ */
+int tf_app_flush_hits(tf_app *app)
+{
+    tf_hit_count small[16], *h = small;
+    size_t n = 0;
+    for (size_t i = 0; i < app->nworks; i++)
+        n += app->works[i]->hits != 0;
+    if (!n)
+        return TF_OK;
+    if (app->dry_run) {
+        for (size_t i = 0; i < app->nworks; i++)
+            app->works[i]->hits = 0, app->works[i]->saved = 0;
+        return TF_OK;
+    }
+    if (n > sizeof small / sizeof small[0] && !(h = malloc(n * sizeof *h)))
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    n = 0;
+    for (size_t i = 0; i < app->nworks; i++)
+        if (app->works[i]->hits)
+            h[n++] = (tf_hit_count){app->works[i]->name, app->works[i]->hits, app->works[i]->saved};
+    int rc = tf_store_add_hits(app->store, h, n, tf_app_now(app));
+    if (h != small)
+        free(h);
+    if (rc != TF_OK) /* kept in memory: added with the next flush */
+        return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    for (size_t i = 0; i < app->nworks; i++)
+        app->works[i]->hits = 0, app->works[i]->saved = 0;
     return TF_OK;
 }
 

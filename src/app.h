@@ -43,6 +43,8 @@ struct tf_work {
     char **env;             /* command: NULL-terminated NAME=value, owned, or NULL */
     char *cwd;              /* command: folder, owned, or NULL */
     char **ignore;          /* NULL-terminated argument names outside the key, owned, or NULL */
+    int64_t hits;           /* calls answered from the cache since the last tf_app_flush_hits */
+    double saved;           /* seconds those hits did not spend */
     int preloaded;          /* its succeeded calls were read into the memo once */
     int64_t misses;         /* memo misses of this work before its preload */
     int64_t preload_after;  /* preload once misses reach this (0 = not decided yet) */
@@ -84,6 +86,8 @@ typedef struct tf_running {
     char *error;            /* when done and failed: reason, owned */
     double duration;        /* when done: seconds */
     cJSON *result;          /* when done and succeeded without cache: result tree, owned */
+    char *stale_json;       /* a refresh (max_age, keep_stale): the last good result it serves
+                               until it succeeds, owned, or NULL */
 } tf_running;
 
 /* One entry of the memo: a call known to have succeeded. */
@@ -91,8 +95,11 @@ typedef struct tf_memo_entry {
     uint64_t hash;          /* mix of work index and key; 0 = empty slot */
     uint32_t work;          /* work index */
     char key[64];           /* args_sha256 hex (no NUL) */
+    float duration;         /* seconds of the execution that produced it (time saved per hit) */
     char *result_json;      /* stored result text, owned */
     cJSON *result;          /* parsed lazily, owned */
+    uint32_t expires;       /* cache-clock second it stops answering (max_age, rounded up), 0: never */
+    uint32_t hit_epoch;     /* the evaluation its last hit was counted in (app->hit_epoch) */
 } tf_memo_entry;
 
 typedef struct tf_memo {
@@ -112,6 +119,10 @@ struct tf_app {
     tf_flow *flows;         /* registered flows */
     size_t nflows;          /* count */
     tf_clock_fn clock;      /* NULL = real clock */
+    double cache_offset;    /* seconds the cache clock (max_age, stats) is ahead of clock */
+    double tick_cache_now;  /* the cache clock at the start of the current tick */
+    uint32_t hit_epoch;     /* one evaluation for the hit counters: a tick, or a whole --once run
+                               (a call answered from the cache counts once per evaluation) */
     void *clock_user;       /* its user pointer */
     tf_event_fn on_event;   /* decision observer or NULL */
     void *event_user;       /* its user pointer */
@@ -154,8 +165,15 @@ struct tf_tick {
 
 /* app.c */
 double tf_app_now(const tf_app *app);
+/* The clock results are aged on (tf_app_set_cache_now): the app clock plus an offset. */
+double tf_app_cache_now(const tf_app *app);
 int tf_app_fail(tf_app *app, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int tf_app_flush(tf_app *app);
+/* Add the hits counted in memory to the store (one transaction; nothing to add: no write). */
+int tf_app_flush_hits(tf_app *app);
+void tf_app_emit_stale(tf_app *app, const tf_work *w, const char *key, const char *args_json,
+                       const char *what, const char *error, double duration, int attempt,
+                       const char *prev_args, const char *log_path);
 int tf_app_keep_result(tf_app *app, cJSON *tree);
 void tf_app_free_tick_results(tf_app *app);
 void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
@@ -175,6 +193,13 @@ int tf_app_add_tap(tf_app *app, tf_event_fn fn, void *user);
 /* memo.c */
 const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key);
 int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json);
+/*
+ * Insert or replace (work, key) with result_json, the duration of its
+ * execution and its expiry (0 = never). A replaced entry's parsed tree goes
+ * to *old (the caller frees it; NULL old frees it here). 0, or -1 on ENOMEM.
+ */
+int tf_memo_set(tf_memo *m, uint32_t work, const char *key, const char *result_json,
+                double duration, double expires, cJSON **old);
 /* Room for n more entries without growing on the way. 0, or -1 on ENOMEM. */
 int tf_memo_reserve(tf_memo *m, size_t n);
 const cJSON *tf_memo_result(tf_memo_entry *e);

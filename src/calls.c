@@ -128,3 +128,17 @@ int tf_calls_gc(tf_app *app, double before, int64_t *count)
         *count = n;
     return relay(app, rc);
 }
+
+int tf_calls_stats(tf_app *app, const char *work, double now, tf_stats_fn fn, void *user)
+{
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    if (!fn)
+        return tf_app_fail(app, TF_EINPUT, "stats: no callback given");
+    rc = tf_app_flush_hits(app); /* this app's own hits count too */
+    if (rc != TF_OK)
+        return rc;
+    rc = tf_store_stats(app->store, work, now > 0 ? now : tf_app_now(app), fn, user);
+    return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+}

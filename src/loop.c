@@ -40,6 +40,9 @@ static int refresh_memo(tf_app *app)
 static int run_tick(tf_app *app)
 {
     tf_tick tick = {app, ++app->tick_no};
+    app->tick_cache_now = tf_app_cache_now(app); /* expiry is judged once per tick */
+    if (!app->until_idle)
+        app->hit_epoch++; /* a daemon's evaluation is a tick; --once's is the whole run */
     app->tick_busy = 0;
     app->failed = 0;
     int rc = refresh_memo(app);
@@ -51,7 +54,7 @@ static int run_tick(tf_app *app)
         rc = TF_ESTOPPED;
     else if (rc == TF_OK && app->fatal)
         rc = app->fatal; /* tf_errmsg() still holds its message */
-    else if (rc == TF_OK)
+    else if (rc == TF_OK && (rc = tf_app_flush_hits(app)) == TF_OK) /* at most once per tick */
         rc = tf_app_flush(app); /* the tick's ends, before anyone waits on them */
     tf_app_free_tick_results(app);
     if (app->nlive)
@@ -86,6 +89,8 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
         return tf_app_fail(app, TF_EINPUT, "tick interval must be >= 0");
     app->max_parallel = opts->max_parallel;
     app->until_idle = opts->until_idle;
+    if (app->until_idle)
+        app->hit_epoch++;
     int rc = TF_OK;
     uint64_t ticks = 0;
     for (;;) {

@@ -6,7 +6,9 @@
  * whenever PRAGMA data_version says another connection wrote (a clear, a
  * retry, another scheduler), so a `tickflow clear` takes effect on the next
  * tick. Entries are keyed by (work index, args_sha256); the key is SHA-256,
- * so its first 16 hex digits are already a well-spread hash.
+ * so its first 16 hex digits are already a well-spread hash. An entry of a
+ * work with max_age carries its expiry (cache clock): work.c treats an
+ * expired entry as a miss, at the cost of one compare on the hit path.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,29 +131,69 @@ int tf_memo_reserve(tf_memo *m, size_t n)
     return cap == m->cap ? 0 : rehash(m, cap);
 }
 
-/* Remember a succeeded call (result_json copied). 0, or -1 on ENOMEM. */
-int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json)
+/*
+ * Insert (work, key) with a copy of result_json; an existing entry is kept
+ * as it is, or with replace set gets the new text, duration and expiry
+ * (its parsed tree, if any, goes to *old: the caller keeps it alive while
+ * earlier answers may point into it; NULL old frees it).
+ */
+static int memo_store(tf_memo *m, uint32_t work, const char *key, const char *result_json,
+                      double duration, double expires, int replace, cJSON **old)
 {
+    if (old)
+        *old = NULL;
     if ((m->used + 1) * 4 > m->cap * 3 && grow(m) != 0)
         return -1;
     uint64_t h = slot_hash(work, key);
     size_t mask = m->cap - 1, i = (size_t)h & mask;
+    int found = 0;
     for (; m->slots[i].hash; i = (i + 1) & mask) /* one probe finds it or its free slot */
-        if (m->slots[i].hash == h && m->slots[i].work == work && !memcmp(m->slots[i].key, key, 64))
-            return 0;
+        if (m->slots[i].hash == h && m->slots[i].work == work && !memcmp(m->slots[i].key, key, 64)) {
+            if (!replace)
+                return 0;
+            found = 1;
+            break;
+        }
     if (!result_json)
         result_json = null_text;
     char *copy = !strcmp(result_json, null_text) ? null_text : strdup(result_json);
     if (!copy)
         return -1;
     tf_memo_entry *e = &m->slots[i];
+    if (found) {
+        if (e->result_json != null_text)
+            free(e->result_json);
+        if (old)
+            *old = e->result;
+        else
+            cJSON_Delete(e->result);
+    } else {
+        m->used++;
+    }
     e->hash = h;
     e->work = work;
     memcpy(e->key, key, 64);
     e->result_json = copy;
     e->result = NULL;
-    m->used++;
+    e->duration = (float)duration;
+    /* whole seconds, rounded up: the memo never answers after the store would refuse */
+    e->expires = expires <= 0 ? 0 : expires >= 4294967295.0 ? UINT32_MAX
+               : (uint32_t)expires + ((double)(uint32_t)expires < expires);
+    if (!found)
+        e->hit_epoch = 0;
     return 0;
+}
+
+/* Remember a succeeded call (result_json copied). 0, or -1 on ENOMEM. */
+int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json)
+{
+    return memo_store(m, work, key, result_json, 0, 0, 0, NULL);
+}
+
+int tf_memo_set(tf_memo *m, uint32_t work, const char *key, const char *result_json,
+                double duration, double expires, cJSON **old)
+{
+    return memo_store(m, work, key, result_json, duration, expires, 1, old);
 }
 
 /* The parsed result, parsed on first use; NULL on ENOMEM or corrupt text. */

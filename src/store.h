@@ -65,6 +65,10 @@ typedef struct tf_claim_req {
     int retries;            /* further attempts allowed after a failure */
     double backoff;         /* seconds before the first retry, doubled per failure */
     double lease;           /* seconds the claim lives without tf_store_renew */
+    double max_age;         /* > 0: a success whose result_at + max_age <= cache_now is run again */
+    double cache_now;       /* the cache clock (epoch seconds) max_age is judged on */
+    int keep_stale;         /* 1: while an expired call is refreshed (or after the refresh
+                               failed) its last good result is kept and answered as stale */
 } tf_claim_req;
 
 typedef struct tf_claim {
@@ -79,6 +83,10 @@ typedef struct tf_claim {
     char *error;            /* RETRY_WAIT/FAILED: last error text (malloc'd) */
     double next_retry_at;   /* RETRY_WAIT: epoch seconds */
     long stale_pgid;        /* RUN after a takeover on this host: the dead runner's execution group to kill, else 0 */
+    int stale;              /* with keep_stale: result_json is the last good result of an expired
+                               call (RUN: the refresh; BUSY, RETRY_WAIT, FAILED: still serving it) */
+    double result_at;       /* HIT or stale: when result_json was produced (cache clock) */
+    double duration;        /* HIT: seconds of the execution that produced it (0 if unknown) */
 } tf_claim;
 
 /* Free the strings of a claim and zero it. Accepts a zeroed claim. */
@@ -120,6 +128,8 @@ typedef struct tf_finish {
     double duration;        /* seconds the execution took */
     int retries;            /* the work's retry budget, to compute next_retry_at */
     double backoff;         /* the work's first backoff in seconds */
+    double result_at;       /* SUCCEEDED: the cache clock at the end (max_age counts from it) */
+    int keep_result;        /* FAILED/INTERRUPTED: keep the last good result (stale-if-error) */
 } tf_finish;
 
 /*
@@ -198,7 +208,8 @@ int tf_store_gc(tf_store *s, double before, int64_t *count);
  * the table in one sequential pass instead of through the key index
  * (faster when the table is small or mostly this work's).
  */
-typedef int (*tf_succeeded_fn)(const char *args_sha256, const char *result_json, void *user);
+typedef int (*tf_succeeded_fn)(const char *args_sha256, const char *result_json, double result_at,
+                               double duration, void *user);
 int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
                             int scan, tf_succeeded_fn fn, void *user);
 
@@ -207,6 +218,22 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
  * span of ids), read in O(log n). For sizing decisions only.
  */
 int tf_store_row_estimate(tf_store *s, int64_t *rows);
+
+/* Hits of one work to add to the counters (tf_store_add_hits). */
+typedef struct tf_hit_count {
+    const char *work;       /* work name */
+    int64_t hits;           /* calls answered from the cache */
+    double saved;           /* seconds those calls did not spend executing */
+} tf_hit_count;
+
+/*
+ * Add n works' hit counts to the hour of `at` (epoch seconds) in one write
+ * transaction (which also carries the deferred writes).
+ */
+int tf_store_add_hits(tf_store *s, const tf_hit_count *h, size_t n, double at);
+
+/* tf_stats_row: see tickflow.h. fn is called once per work, by name. */
+int tf_store_stats(tf_store *s, const char *work, double now, tf_stats_fn fn, void *user);
 
 /* Canonical args of the work's most recent call other than args_sha256 (malloc'd, caller frees), or NULL. */
 int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256, char **args_json);

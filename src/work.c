@@ -148,6 +148,7 @@ static void running_free(tf_app *app, tf_running *r)
     free(r->args_json);
     free(r->log_path);
     free(r->error);
+    free(r->stale_json);
     cJSON_Delete(r->result);
     free(r);
 }
@@ -189,20 +190,63 @@ static void renew_if_due(tf_app *app, tf_running *r, double now)
     tf_store_renew(app->store, r->call_id, r->fence, TF_LEASE_SECONDS);
 }
 
+/* Whether w keeps its last good result through a refresh (max_age with keep_stale). */
+static int keeps_stale(const tf_work *w)
+{
+    return w->opts.cache_calls && w->opts.max_age > 0 && w->opts.keep_stale;
+}
+
+/*
+ * Remember a success of w in the memo, replacing what it held for key (a
+ * refresh): expiry from result_at (cache clock) when w has max_age. A
+ * replaced parsed result lives on until the end of the tick, since answers
+ * of this tick may point into it.
+ */
+static int memo_set(tf_app *app, const tf_work *w, const char *key, const char *result_json,
+                    double duration, double result_at, int counted)
+{
+    cJSON *old = NULL;
+    double expires = w->opts.max_age > 0 ? result_at + w->opts.max_age : 0;
+    if (tf_memo_set(&app->memo, w->index, key, result_json, duration, expires, &old) != 0)
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    if (counted) /* answered (or executed) in this evaluation: later answers in it are no new hits */
+        ((tf_memo_entry *)tf_memo_get(&app->memo, w->index, key))->hit_epoch = app->hit_epoch;
+    return old ? tf_app_keep_result(app, old) : TF_OK;
+}
+
+/*
+ * Answer a call with the last good result of an expired call (stale-if-
+ * error): SUCCEEDED with tf_call.stale set; json is copied into a tree
+ * that lives until the end of the tick.
+ */
+static int serve_stale(tf_app *app, const char *json, tf_call *out)
+{
+    cJSON *tree = NULL;
+    if (tf_parse_text(json, strlen(json), &tree, NULL) != TF_OK)
+        return TF_EINPUT; /* unreadable: report the call as it is */
+    if (tf_app_keep_result(app, tree) != TF_OK)
+        return TF_ENOMEM;
+    out->status = TF_CALL_SUCCEEDED;
+    out->stale = 1;
+    out->result = tree;
+    return TF_OK;
+}
+
 /*
  * The event of an execution's end: "ran", or "failed" with final = 1 when
  * the store keeps no retry for it (the failures before this claim plus this
  * one exceed the work's retries: what the finish records, see store.h).
  */
 static void emit_end(tf_app *app, const tf_work *w, const char *key, const char *args_json, int ok,
-                     const char *error, double duration, int attempt, const char *log_path, int final)
+                     const char *error, double duration, int attempt, const char *log_path, int final,
+                     int stale)
 {
     if (!app->on_event && !app->ntaps)
         return;
     tf_event ev = {
         .work = w->name, .key = key, .args_json = args_json, .what = ok ? "ran" : "failed",
         .error = error, .duration = duration, .attempt = attempt, .log_path = log_path,
-        .final = !ok && final,
+        .final = !ok && final, .stale = stale,
     };
     tf_app_emit_event(app, &ev);
 }
@@ -226,6 +270,7 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         .term_signal = res ? res->term_signal : 0,
         .duration = res ? res->duration : 0,
         .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
+        .result_at = tf_app_cache_now(app), .keep_result = keeps_stale(w),
     };
     r->done = 1;
     if (app->nlive)
@@ -242,16 +287,18 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
     if (ok) {
         r->status = TF_CALL_SUCCEEDED;
-        if (w->opts.cache_calls && tf_memo_put(&app->memo, w->index, r->key, res->result_json) != 0)
-            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        if (w->opts.cache_calls &&
+            memo_set(app, w, r->key, res->result_json, f.duration, f.result_at, 1) != TF_OK)
+            return TF_ENOMEM;
         if (tf_parse_text(res->result_json, strlen(res->result_json), &r->result, NULL) != TF_OK)
             r->result = NULL;
     } else {
         r->status = TF_CALL_FAILED;
         r->error = strdup(f.error);
     }
+    /* a failed refresh says that its last good result is still served (stale) */
     emit_end(app, w, r->key, r->args_json, ok, r->error, f.duration, r->attempt, r->log_path,
-             !ok && !interrupted && r->failures + 1 > w->opts.retries);
+             !ok && !interrupted && r->failures + 1 > w->opts.retries, !ok && r->stale_json);
     return TF_OK;
 }
 
@@ -590,6 +637,7 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
         .call_id = c->call_id, .fence = c->fence, .history_id = c->history_id,
         .outcome = TF_OUT_FAILED, .error = why, .exit_code = -1,
         .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
+        .keep_result = keeps_stale(w),
     };
     int rc = tf_store_finish(app->store, &f);
     if (rc != TF_OK && rc != TF_ESTATE)
@@ -598,7 +646,7 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
     out->executed = 1;
     out->error = keep_text(app, why);
     emit_end(app, w, key, app->canon.data, 0, why, 0, c->attempt, NULL,
-             c->failures + 1 > w->opts.retries);
+             c->failures + 1 > w->opts.retries, 0);
     return TF_OK;
 }
 
@@ -642,7 +690,11 @@ static int wait_blocking(tf_app *app, tf_running *r)
     return stopping;
 }
 
-/* Copy the outcome of a finished execution into *out. */
+/*
+ * Copy the outcome of a finished execution into *out. A failed refresh
+ * (max_age, keep_stale) still answers with the last good result, stale,
+ * and its failure counts as usual.
+ */
 static void report_done(tf_app *app, tf_running *r, tf_call *out)
 {
     out->status = r->status;
@@ -656,6 +708,8 @@ static void report_done(tf_app *app, tf_running *r, tf_call *out)
     if (r->status == TF_CALL_FAILED) {
         out->error = keep_text(app, r->error);
         app->failed++;
+        if (r->stale_json)
+            (void)serve_stale(app, r->stale_json, out); /* unreadable: the failure alone */
     }
 }
 
@@ -698,13 +752,23 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
         kill(-(pid_t)c->stale_pgid, SIGKILL); /* what a dead runner left behind */
     tf_running *r = NULL;
     int rc = start_execution(app, w, args, out->key, c, &r, err, sizeof err);
-    if (rc != TF_OK)
-        return rc == TF_ENOMEM ? tf_app_fail(app, rc, "out of memory")
-                               : fail_unstarted(app, w, c, out->key, err, out);
+    if (rc != TF_OK) {
+        if (rc == TF_ENOMEM)
+            return tf_app_fail(app, rc, "out of memory");
+        rc = fail_unstarted(app, w, c, out->key, err, out);
+        if (rc == TF_OK && c->stale && c->result_json)
+            (void)serve_stale(app, c->result_json, out);
+        return rc;
+    }
     app->tick_busy = 1;
+    if (c->stale && c->result_json && !(r->stale_json = strdup(c->result_json))) {
+        running_free(app, r);
+        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+    }
     if (app->on_event) {
-        tf_app_emit(app, w, out->key, r->args_json, "started", NULL, 0, c->attempt,
-                    previous_args(app, w, out->key), r->log_path);
+        (r->stale_json ? tf_app_emit_stale : tf_app_emit)(app, w, out->key, r->args_json, "started",
+                                                          NULL, 0, c->attempt,
+                                                          previous_args(app, w, out->key), r->log_path);
         remember_args(w, out->key, r->args_json);
     }
     if (w->opts.parallel) {
@@ -716,6 +780,8 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
         rindex_add(app, r);
         app->nlive++;
         out->status = TF_CALL_RUNNING;
+        if (r->stale_json) /* the refresh runs; dependants go on with the last good result */
+            (void)serve_stale(app, r->stale_json, out);
         return TF_OK;
     }
     int stopped = wait_blocking(app, r);
@@ -738,20 +804,34 @@ static int report_decision(tf_app *app, tf_work *w, tf_claim *c, tf_call *out)
            the text and parses it once, for this call and every later hit. */
         out->status = TF_CALL_SUCCEEDED;
         out->cached = 1;
-        if (tf_memo_put(&app->memo, w->index, out->key, c->result_json) != 0)
-            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        {
+            int rc = memo_set(app, w, out->key, c->result_json, c->duration, c->result_at, 1);
+            if (rc != TF_OK)
+                return rc;
+        }
         out->result = tf_memo_result((tf_memo_entry *)tf_memo_get(&app->memo, w->index, out->key));
+        w->hits++;
+        w->saved += c->duration;
         tf_app_emit(app, w, out->key, args_json, "cached", NULL, 0, 0, NULL, NULL);
         return TF_OK;
     case TF_CLAIM_BUSY:
         out->status = TF_CALL_RUNNING;
         app->tick_busy = 1;
+        if (c->stale && c->result_json && serve_stale(app, c->result_json, out) == TF_OK) {
+            tf_app_emit_stale(app, w, out->key, args_json, "waiting",
+                              "another runner is refreshing it", 0, 0, NULL, NULL);
+            return TF_OK;
+        }
         tf_app_emit(app, w, out->key, args_json, "waiting", "another runner is executing it", 0, 0, NULL, NULL);
         return TF_OK;
     case TF_CLAIM_RETRY_WAIT:
         out->status = TF_CALL_RETRY_WAIT;
         out->error = keep_text(app, c->error);
         app->tick_busy = 1;
+        if (c->stale && c->result_json && serve_stale(app, c->result_json, out) == TF_OK) {
+            tf_app_emit_stale(app, w, out->key, args_json, "retry", c->error, 0, 0, NULL, NULL);
+            return TF_OK;
+        }
         tf_app_emit(app, w, out->key, args_json, "retry", c->error, 0, 0, NULL, NULL);
         return TF_OK;
     case TF_CLAIM_FAILED:
@@ -760,6 +840,10 @@ static int report_decision(tf_app *app, tf_work *w, tf_claim *c, tf_call *out)
         out->cached = 1;
         out->error = keep_text(app, c->error);
         app->failed++;
+        if (c->stale && c->result_json && serve_stale(app, c->result_json, out) == TF_OK) {
+            tf_app_emit_stale(app, w, out->key, args_json, "failed", c->error, 0, 0, NULL, NULL);
+            return TF_OK;
+        }
         tf_app_emit(app, w, out->key, args_json, "failed", c->error, 0, 0, NULL, NULL);
         return TF_OK;
     }
@@ -798,6 +882,11 @@ static int report_running(tf_app *app, tf_running *r, tf_call *out)
     if (!r->done) {
         out->status = TF_CALL_RUNNING;
         app->tick_busy = 1;
+        if (r->stale_json && serve_stale(app, r->stale_json, out) == TF_OK) {
+            tf_app_emit_stale(app, r->work, r->key, r->args_json, "running", NULL, 0, r->attempt,
+                              NULL, r->log_path);
+            return TF_OK;
+        }
         tf_app_emit(app, r->work, r->key, r->args_json, "running", NULL, 0, r->attempt, NULL, r->log_path);
         return TF_OK;
     }
@@ -807,12 +896,13 @@ static int report_running(tf_app *app, tf_running *r, tf_call *out)
 }
 
 /* memo_preload's callback: one succeeded call into the memo. */
-static int preload_one(const char *key, const char *result_json, void *user)
+static int preload_one(const char *key, const char *result_json, double result_at, double duration,
+                       void *user)
 {
     tf_work *w = user;
     if (strlen(key) != 64)
         return 0;
-    return tf_memo_put(&w->app->memo, w->index, key, result_json) != 0;
+    return memo_set(w->app, w, key, result_json, duration, result_at, 0) != TF_OK;
 }
 
 /*
@@ -898,10 +988,18 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
                 return rc;
             e = tf_memo_get(&app->memo, w->index, out->key);
         }
+        /* past max_age (one compare; 0 = never): the store decides, and runs it again */
+        if (e && e->expires != 0 && app->tick_cache_now >= (double)e->expires)
+            e = NULL;
         if (e) {
             out->status = TF_CALL_SUCCEEDED;
             out->cached = 1;
             out->result = tf_memo_result((tf_memo_entry *)e);
+            if (e->hit_epoch != app->hit_epoch) { /* once per evaluation (stats) */
+                ((tf_memo_entry *)e)->hit_epoch = app->hit_epoch;
+                w->hits++;
+                w->saved += e->duration;
+            }
             if (app->on_event)
                 tf_app_emit(app, w, out->key, app->canon.data, "cached", NULL, 0, 0, NULL, NULL);
             return TF_OK;
@@ -925,6 +1023,8 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
         .args_json = app->canon.data, .cache_calls = w->opts.cache_calls,
         .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
         .lease = TF_LEASE_SECONDS,
+        .max_age = w->opts.cache_calls ? w->opts.max_age : 0, .cache_now = app->tick_cache_now,
+        .keep_stale = w->opts.keep_stale,
     };
     tf_claim c;
     memset(&c, 0, sizeof c);

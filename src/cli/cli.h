@@ -45,6 +45,7 @@ int cmd_clear(int argc, char **argv);   /* clear.c */
 int cmd_retry(int argc, char **argv);   /* retry.c */
 int cmd_gc(int argc, char **argv);      /* gc.c */
 int cmd_status(int argc, char **argv);  /* status.c */
+int cmd_stats(int argc, char **argv);   /* stats.c */
 
 /* ---- util.c -------------------------------------------------------------- */
 

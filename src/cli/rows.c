@@ -206,6 +206,14 @@ cJSON *tf_cli_row_json(const tf_call_row *r)
     add_str(o, "runner_host", r->runner_host);
     tf_cli_add_num_or_null(o, "runner_pid", (double)r->runner_pid, r->runner_pid <= 0);
     add_str(o, "log_path", r->log_path);
+    cJSON_AddBoolToObject(o, "stale", r->stale);
+    if (r->result_at >= 0) {
+        char at[32];
+        tf_cli_iso(r->result_at, at);
+        add_str(o, "result_at", at);
+    } else {
+        cJSON_AddNullToObject(o, "result_at");
+    }
     return o;
 }
 
@@ -300,21 +308,30 @@ static void clip(const char *s, char out[TF_CLI_ARGS_WIDTH + 4])
     memcpy(out + k, "...", 4);
 }
 
+/* The status column: a row serving its last good result says so. */
+static void status_text(const tf_call_row *r, char out[48])
+{
+    snprintf(out, 48, "%.20s%s", r->status, r->stale ? " (stale)" : "");
+}
+
 void tf_cli_print_table(const tf_cli_rows *rs)
 {
     int ww = (int)strlen("WORK"), sw = (int)strlen("STATUS");
     for (size_t i = 0; i < rs->n; i++) {
+        char st[48];
+        status_text(&rs->v[i], st);
         ww = tf_cli_wider(ww, rs->v[i].work);
-        sw = tf_cli_wider(sw, rs->v[i].status);
+        sw = tf_cli_wider(sw, st);
     }
     printf("%-12s  %-*s  %-*s  %8s  %-24s  %9s  %s\n", "KEY", ww, "WORK", sw, "STATUS",
            "ATTEMPTS", "CREATED", "DURATION", "ARGS");
     for (size_t i = 0; i < rs->n; i++) {
         const tf_call_row *r = &rs->v[i];
-        char dur[32], args[TF_CLI_ARGS_WIDTH + 4];
+        char dur[32], args[TF_CLI_ARGS_WIDTH + 4], st[48];
         tf_cli_fmt_duration(r->duration, 1, dur);
         clip(r->args_json, args);
+        status_text(r, st);
         printf("%-12.12s  %-*s  %-*s  %8d  %-24s  %9s  %s\n", r->args_sha256, ww, r->work, sw,
-               r->status, r->attempts, tf_cli_or_dash(r->created_at), dur, args);
+               st, r->attempts, tf_cli_or_dash(r->created_at), dur, args);
     }
 }

@@ -30,7 +30,8 @@ static const char usage_text[] =
     "                      pipeline's \"db\", else ./tickflow.db)\n"
     "  --once              evaluate until nothing more can run now, then exit\n"
     "  --tick SECONDS      seconds between ticks (default: the pipeline's tick, else 60)\n"
-    "  --now DATETIME      template clock, local time: 2026-11-24T07:00[:SS] or 2026-11-24\n"
+    "  --now DATETIME      template clock, local time: 2026-11-24T07:00[:SS] or 2026-11-24;\n"
+    "                      results age (max_age) on it too\n"
     "  --backfill FROM..TO evaluate each day FROM..TO (YYYY-MM-DD) in order; implies --once\n"
     "  --max-parallel N    at most N parallel executions at once\n"
     "  --dry-run           decide only: nothing is claimed, executed or written\n"
@@ -388,6 +389,8 @@ static void print_json(const tf_event *ev, const char *stamp)
     }
     if (ev->log_path && strcmp(ev->what, "cached"))
         cJSON_AddStringToObject(o, "log", ev->log_path);
+    if (ev->stale)
+        cJSON_AddTrueToObject(o, "stale");
     char *text = cJSON_PrintUnformatted(o);
     if (text) {
         puts(text);
@@ -451,8 +454,10 @@ static void on_event(const tf_event *ev, void *user)
         diff_args(ev->prev_args_json, ev->args_json, what, sizeof what, NULL);
     } else
         snprintf(what, sizeof what, "%.100s", dw);
-    printf("%s %-*s %-12.12s %s\n", stamp, st->width, ev->work,
-           ev->key && *ev->key ? ev->key : "-", what);
+    printf("%s %-*s %-12.12s %s%s\n", stamp, st->width, ev->work,
+           ev->key && *ev->key ? ev->key : "-", what,
+           !ev->stale ? "" : !strcmp(dw, "started") ? " (a refresh: its last good result stays available)"
+                                                     : " - stale: the last good result is served");
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -628,6 +633,8 @@ int cmd_run(int argc, char **argv)
         if (has_now)
             tf_pipeline_set_now(pipes[i], now);
     }
+    if (code == TF_EXIT_OK && has_now)
+        tf_app_set_cache_now(app, now); /* results age on the same clock as the templates */
     if (code == TF_EXIT_OK) {
         tf_app_set_dry_run(app, dry_run);
         tf_app_on_event(app, on_event, &st);
@@ -680,6 +687,7 @@ int cmd_run(int argc, char **argv)
                     printf("-- %s\n", label);
                 for (size_t i = 0; i < npipes; i++)
                     tf_pipeline_set_now(pipes[i], (double)when);
+                tf_app_set_cache_now(app, (double)when);
                 rc = tf_loop_run(app, &lo, NULL);
                 dtm.tm_mday++;
                 dtm.tm_hour = 12; /* normalise through DST changes */

@@ -34,7 +34,7 @@ static void print_call(const tf_call_row *r, const tf_cli_hist *h)
     printf("work      %s\n", r->work);
     printf("version   %s\n", r->version && *r->version ? r->version : "(none)");
     printf("key       %s\n", r->args_sha256);
-    printf("status    %s\n", r->status);
+    printf("status    %s%s\n", r->status, r->stale ? " (stale: serving its last good result)" : "");
     printf("attempts  %d\n", r->attempts);
     printf("created   %s\n", tf_cli_or_dash(r->created_at));
     printf("started   %s\n", tf_cli_or_dash(r->started_at));

@@ -18,7 +18,8 @@
 /* The columns of a tf_call_row (CALL_COLS in the engines), in order. */
 enum {
     CC_ID, CC_WORK, CC_VERSION, CC_SHA, CC_ARGS, CC_STATUS, CC_RESULT, CC_ERROR,
-    CC_ATTEMPTS, CC_CREATED, CC_STARTED, CC_FINISHED, CC_DURATION, CC_PID, CC_HOST, CC_LOG
+    CC_ATTEMPTS, CC_CREATED, CC_STARTED, CC_FINISHED, CC_DURATION, CC_PID, CC_HOST, CC_LOG,
+    CC_RESULT_AT
 };
 
 /* Fill a tf_call_row from a CALL_COLS row; strings live until the next step. */
@@ -40,6 +41,9 @@ static void row_from_q(tf_store *s, tf_q *q, tf_call_row *r)
     r->runner_pid = (long)q_col_int64(s, q, CC_PID);
     r->runner_host = q_col_text(s, q, CC_HOST);
     r->log_path = q_col_text(s, q, CC_LOG);
+    r->result_at = q_col_null(s, q, CC_RESULT_AT) ? -1 : q_col_double(s, q, CC_RESULT_AT);
+    /* a result kept on a row that is not a success: served as stale (schema/sqlite/0004) */
+    r->stale = r->result_json && r->status && strcmp(r->status, "succeeded") != 0;
 }
 
 /* Step q to the end, handing each row to fn (which may stop it). */
@@ -449,7 +453,9 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
     while ((src = q_step(s, q, "read succeeded calls")) == Q_ROW) {
         const char *key = q_col_text(s, q, 0);
         const char *result = q_col_text(s, q, 1);
-        if (key && fn(key, result ? result : "null", user) != 0) {
+        double at = q_col_null(s, q, 2) ? 0 : q_col_double(s, q, 2);
+        double dur = q_col_null(s, q, 3) ? 0 : q_col_double(s, q, 3);
+        if (key && fn(key, result ? result : "null", at, dur, user) != 0) {
             src = Q_DONE;
             break;
         }

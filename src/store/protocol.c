@@ -225,7 +225,8 @@ void tf_claim_clear(tf_claim *c)
 /* The columns of ST_LOOKUP / ST_LOOKUP_LOCKED, in order. */
 enum {
     LK_ID, LK_STATUS, LK_RESULT, LK_ERROR, LK_ATTEMPTS, LK_FAILURES, LK_FENCE,
-    LK_LEASE_UNTIL, LK_NEXT_RETRY_AT, LK_RUNNER_HOST, LK_RUNNER_PID, LK_RUNNER_START
+    LK_LEASE_UNTIL, LK_NEXT_RETRY_AT, LK_RUNNER_HOST, LK_RUNNER_PID, LK_RUNNER_START,
+    LK_RESULT_AT, LK_DURATION
 };
 
 /* What the decision needs to do in the write transaction. */
@@ -258,6 +259,21 @@ static char *dup_col(tf_store *s, tf_q *q, int i, int *oom)
 }
 
 /*
+ * Stale-if-error: a work with max_age and keep_stale gets the last good
+ * result of a row that is not (or no longer) a fresh success, to answer
+ * while the refresh runs or after it failed. No result, nothing to do.
+ */
+static void copy_stale(tf_store *s, tf_q *q, const tf_claim_req *req, tf_claim *out, int *oom)
+{
+    if (!(req->max_age > 0) || !req->keep_stale || !req->cache_calls || q_col_null(s, q, LK_RESULT))
+        return;
+    free(out->result_json);
+    out->result_json = dup_col(s, q, LK_RESULT, oom);
+    out->stale = out->result_json != NULL;
+    out->result_at = q_col_null(s, q, LK_RESULT_AT) ? 0 : q_col_double(s, q, LK_RESULT_AT);
+}
+
+/*
  * Decide from the lookup row q is on (or no row when q is NULL). Fills
  * out's decision and, for the answers that need no write, its strings (HIT:
  * result, RETRY_WAIT/FAILED: error). Returns the action. For a takeover,
@@ -280,12 +296,31 @@ static int decide(tf_store *s, tf_q *q, const tf_claim_req *req,
     if (strcmp(status, "succeeded") == 0) {
         if (!req->cache_calls)
             return ACT_RECLAIM;
+        double result_at = q_col_null(s, q, LK_RESULT_AT) ? 0 : q_col_double(s, q, LK_RESULT_AT);
+        if (req->max_age > 0 && !q_col_null(s, q, LK_RESULT_AT) &&
+            req->cache_now >= result_at + req->max_age) {
+            /* expired: execute again; the old result answers meanwhile (keep_stale) */
+            copy_stale(s, q, req, out, &oom);
+            if (oom) {
+                tf_store_set_err(s, "cannot copy a cached result: out of memory");
+                *rc = TF_ENOMEM;
+            }
+            return ACT_RECLAIM;
+        }
         out->decision = TF_CLAIM_HIT;
         out->result_json = dup_col(s, q, LK_RESULT, &oom);
+        out->result_at = result_at;
+        out->duration = q_col_null(s, q, LK_DURATION) ? 0 : q_col_double(s, q, LK_DURATION);
         if (oom) {
             tf_store_set_err(s, "cannot copy a cached result: out of memory");
             *rc = TF_ENOMEM;
         }
+        return ACT_NONE;
+    }
+    copy_stale(s, q, req, out, &oom);
+    if (oom) {
+        tf_store_set_err(s, "cannot copy a stale result: out of memory");
+        *rc = TF_ENOMEM;
         return ACT_NONE;
     }
     if (strcmp(status, "running") == 0) {
@@ -537,6 +572,7 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         q_int64(s, q, 4, s->self.pid);
         q_int64(s, q, 5, s->self.start);
         q_text(s, q, 6, iso);
+        q_int64(s, q, 7, req->max_age > 0 && req->keep_stale && req->cache_calls);
         int src = q_step(s, q, "claim a call");
         q_done(s, q);
         if (!q_wrote(src))
@@ -798,6 +834,7 @@ static int finish_call(tf_store *s, const tf_finish *f, double now, const char *
     q_double_or_null(s, q, 7, retry_at, retry_null);
     q_text(s, q, 8, iso);
     q_double_or_null(s, q, 9, f->duration, f->duration < 0);
+    q_int64(s, q, 10, f->outcome != TF_OUT_SUCCEEDED && f->keep_result);
     src = q_step(s, q, "record the end of a call");
     if (!q_wrote(src))
         rc = src;
@@ -828,6 +865,8 @@ static int settle_call(tf_store *s, const tf_finish *f, const char *iso, int *fe
         q_null(s, q, 6);
     q_text(s, q, 7, iso);
     q_double_or_null(s, q, 8, f->duration, f->duration < 0);
+    q_double(s, q, 9, f->result_at);
+    q_int64(s, q, 10, !ok && f->keep_result);
     int src = q_step(s, q, "record the end of a call");
     if (!q_wrote(src))
         rc = src;
@@ -869,8 +908,11 @@ static int record_finish(tf_store *s, const tf_finish *f, double now, int *fence
     if (!q_wrote(src))
         rc = src;
     q_done(s, q);
+    tf_finish g = *f;
+    if (!(g.result_at > 0))
+        g.result_at = now; /* a caller without a cache clock: the end of the attempt */
     if (rc == TF_OK && f->outcome != TF_OUT_FAILED)
-        rc = settle_call(s, f, iso, fenced_out);
+        rc = settle_call(s, &g, iso, fenced_out);
     else if (rc == TF_OK)
         rc = finish_call(s, f, now, iso, fenced_out);
     if (rc != TF_OK || !*fenced_out)

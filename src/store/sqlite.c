@@ -57,7 +57,7 @@ typedef struct sq {
     "id, work, version, args_sha256, args_json, status, result_json, error," \
     " attempts, created_at, started_at, finished_at, duration, runner_pid," \
     " runner_host, (SELECT h.log_path FROM history AS h WHERE h.call_id = calls.id" \
-    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1)"
+    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1), result_at"
 
 /* A tf_filter as SQL: ?1 work, ?2 status, ?3 key prefix, ?4 key, ?5 since, ?6 before. */
 #define FILTER_SQL \
@@ -72,7 +72,7 @@ typedef struct sq {
 
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
-    " lease_until, next_retry_at, runner_host, runner_pid, runner_start" \
+    " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration" \
     " FROM calls WHERE work = ?1 AND version = ?2 AND args_sha256 = ?3"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -85,10 +85,13 @@ static const char *const stmt_sql[ST_COUNT] = {
         " runner_start, created_at, started_at)"
         " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING",
+    /* ?7 = 1: the last good result stays while the refresh runs (stale-if-error) */
     [ST_RECLAIM] =
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
         " fence = fence + 1, lease_until = ?2, runner_host = ?3, runner_pid = ?4,"
-        " runner_start = ?5, started_at = ?6, finished_at = NULL WHERE id = ?1",
+        " runner_start = ?5, started_at = ?6, finished_at = NULL,"
+        " result_json = CASE WHEN ?7 THEN result_json END,"
+        " result_at = CASE WHEN ?7 THEN result_at END WHERE id = ?1",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = ?2 WHERE id = ?1",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
@@ -107,14 +110,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FENCE_CHECK] =
         "SELECT failures, next_retry_at FROM calls"
         " WHERE id = ?1 AND fence = ?2 AND status = 'running'",
+    /* a failure: ?10 = 1 keeps the last good result (stale-if-error) */
     [ST_FINISH_CALL] =
-        "UPDATE calls SET status = ?3, result_json = ?4, error = ?5, failures = ?6,"
+        "UPDATE calls SET status = ?3, error = ?5, failures = ?6,"
+        " result_json = CASE WHEN ?10 THEN result_json ELSE ?4 END,"
+        " result_at = CASE WHEN ?10 THEN result_at END,"
         " next_retry_at = ?7, lease_until = NULL, finished_at = ?8, duration = ?9"
         " WHERE id = ?1 AND fence = ?2",
     /* a success (?6 = 0: failures reset) or an interruption (?6 NULL: failures and
        next retry kept), fenced in the WHERE clause: no row changed = fenced out */
+    /* ?9: a success's result_at; an interruption with ?10 = 1 keeps the last good result */
     [ST_FINISH_SETTLE] =
-        "UPDATE calls SET status = ?3, result_json = ?4, error = ?5,"
+        "UPDATE calls SET status = ?3, error = ?5,"
+        " result_json = CASE WHEN ?4 IS NULL AND ?10 THEN result_json ELSE ?4 END,"
+        " result_at = CASE WHEN ?4 IS NOT NULL THEN ?9 WHEN ?10 THEN result_at END,"
         " failures = coalesce(?6, failures),"
         " next_retry_at = CASE WHEN ?6 IS NULL THEN next_retry_at END,"
         " lease_until = NULL, finished_at = ?7, duration = ?8"
@@ -159,12 +168,29 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROW_ESTIMATE] =
         "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
     [ST_EACH_SUCCEEDED] =
-        "SELECT args_sha256, result_json FROM calls"
+        "SELECT args_sha256, result_json, result_at, duration FROM calls"
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
     /* The same as one sequential pass over the table: faster for small tables. */
     [ST_EACH_SUCCEEDED_SCAN] =
-        "SELECT args_sha256, result_json FROM calls NOT INDEXED"
+        "SELECT args_sha256, result_json, result_at, duration FROM calls NOT INDEXED"
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
+    /* ?1 work, ?2 hour, ?3 hits, ?4 seconds saved */
+    [ST_HITS_ADD] =
+        "INSERT INTO hits (work, hour, hits, saved) VALUES (?1, ?2, ?3, ?4)"
+        " ON CONFLICT (work, hour) DO UPDATE SET hits = hits + excluded.hits,"
+        " saved = saved + excluded.saved",
+    /* per work: hits and seconds saved, all time and from hour ?1 on; ?2 work or NULL */
+    [ST_STATS_HITS] =
+        "SELECT work, sum(hits), sum(saved), coalesce(sum(CASE WHEN hour >= ?1 THEN hits END), 0),"
+        " coalesce(sum(CASE WHEN hour >= ?1 THEN saved END), 0)"
+        " FROM hits WHERE (?2 IS NULL OR work = ?2) GROUP BY work ORDER BY work",
+    /* per work: executions and their seconds, all time and started from ?1 (ISO) on */
+    [ST_STATS_EXECS] =
+        "SELECT c.work, count(*), coalesce(sum(h.duration), 0),"
+        " coalesce(sum(h.started_at >= ?1), 0),"
+        " coalesce(sum(CASE WHEN h.started_at >= ?1 THEN h.duration END), 0)"
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id"
+        " WHERE (?2 IS NULL OR c.work = ?2) GROUP BY c.work ORDER BY c.work",
 };
 
 /* ---- errors ------------------------------------------------------------ */
