@@ -17,7 +17,7 @@ PCDIR    ?= $(LIBDIR)/pkgconfig
 
 CC       ?= gcc
 B        ?= build
-PKGS     := sqlite3 libcrypto libcjson
+PKGS     := sqlite3 libcrypto libcjson libpq
 TESTPKGS := cmocka
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
@@ -47,8 +47,9 @@ CLI_SRC  := $(wildcard src/cli/*.c)
 EX_SRC   := $(wildcard examples/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 # Migrations per engine (schema/<engine>/NNNN-name.sql), embedded as tf_schema_<engine>[].
-ENGINES  := sqlite
+ENGINES  := sqlite postgres
 SCHEMA_sqlite := $(sort $(wildcard schema/sqlite/*.sql))
+SCHEMA_postgres := $(sort $(wildcard schema/postgres/*.sql))
 
 LIB_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst %,$(B)/obj/gen/schema-%.o,$(ENGINES))
@@ -78,6 +79,10 @@ $(DEPS_OK): scripts/install-deps
 $(B)/gen/schema-sqlite.c: $(SCHEMA_sqlite) scripts/embed-schema
 	@mkdir -p $(dir $@)
 	scripts/embed-schema sqlite $(SCHEMA_sqlite) > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/schema-postgres.c: $(SCHEMA_postgres) scripts/embed-schema
+	@mkdir -p $(dir $@)
+	scripts/embed-schema postgres $(SCHEMA_postgres) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/gen/schema-%.o: $(B)/gen/schema-%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

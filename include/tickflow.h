@@ -118,12 +118,27 @@ typedef struct tf_work tf_work;   /* a registered work (owned by its app) */
 typedef struct tf_tick tf_tick;   /* the context of one flow evaluation */
 
 /*
- * Open (creating with mode 0600 if absent) the database at path and migrate
- * it to the current schema. A database from a newer tickflow is refused
+ * Open the database and migrate it to the current schema. db_path is a
+ * SQLite file (created with mode 0600 if absent), or a PostgreSQL server
+ * named by a libpq URI, "postgresql://user@host:port/dbname?options"
+ * (also "postgres://"; libpq's PG* environment variables such as PGHOST
+ * and PGPASSWORD fill what the URI leaves out; the tables live in the
+ * connection's current schema). A database from a newer tickflow is refused
  * with TF_ESCHEMA and left untouched. On failure *out is still set when
  * memory allowed, so tf_errmsg(*out) explains; close it either way.
+ * Messages never show a password.
  */
 int tf_app_open(const char *db_path, tf_app **out);
+
+/* 1 if db names a PostgreSQL server (a postgresql:// or postgres:// URI), else 0. */
+int tf_db_is_server(const char *db);
+
+/*
+ * db as messages may show it: a URI without its password (user:secret@
+ * becomes user@, a password= parameter becomes password=***); anything
+ * else unchanged. malloc'd, the caller frees it; NULL if out of memory.
+ */
+char *tf_db_redact(const char *db);
 
 /* Close the database, free every work and flow. Accepts NULL. */
 void tf_app_close(tf_app *app);
@@ -133,7 +148,8 @@ const char *tf_errmsg(const tf_app *app);
 
 /*
  * Folder for per-execution log files of command works (created 0700 if
- * absent; files 0600). Default: "<db_path>.logs". The string is copied.
+ * absent; files 0600). Default: "<db_path>.logs" for a SQLite file,
+ * "./tickflow.logs" (made absolute) for a server. The string is copied.
  */
 int tf_app_set_log_dir(tf_app *app, const char *dir);
 

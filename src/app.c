@@ -48,13 +48,16 @@ static char *dup_or_null(const char *s)
 }
 
 /*
- * "<db_path>.logs", made absolute so the paths recorded in history stay
- * valid from any folder (tickflow logs, sqlite3). malloc'd; NULL on ENOMEM.
+ * "<db_path>.logs" ("./tickflow.logs" for a server URI), made absolute so
+ * the paths recorded in history stay valid from any folder (tickflow logs,
+ * sqlite3). malloc'd; NULL on ENOMEM.
  */
 static char *default_log_dir(const char *db_path)
 {
     char cwd[4096];
     const char *prefix = "";
+    if (tf_db_is_server(db_path))
+        db_path = "tickflow"; /* a server has no folder of ours: ./tickflow.logs */
     if (db_path[0] != '/' && getcwd(cwd, sizeof cwd))
         prefix = cwd;
     size_t n = strlen(prefix) + strlen(db_path) + sizeof "/.logs";

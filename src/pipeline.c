@@ -774,7 +774,8 @@ static int load_doc(ld *c, const tf_jnode *root)
             return rc;
         if (!n->len)
             return lerr(c, n->offset, "'db' must not be empty");
-        if (!(d->db = join_path(c->dir, n->str)))
+        /* a file is relative to the pipeline's folder; a server URI stays as it is */
+        if (!(d->db = tf_db_is_server(n->str) ? strdup(n->str) : join_path(c->dir, n->str)))
             return nomem(c);
     }
     if ((n = tf_jnode_get(root, "tick"))) {

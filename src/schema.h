@@ -9,5 +9,8 @@
 
 extern const char *const tf_schema_sqlite[];
 extern const int tf_schema_sqlite_count;
+/* PostgreSQL's: tickflow_schema.version counts the ones applied. */
+extern const char *const tf_schema_postgres[];
+extern const int tf_schema_postgres_count;
 
 #endif

@@ -159,7 +159,9 @@ int cmd_gc(int argc, char **argv)
         if (rc != TF_OK)
             ex = tf_cli_lib_fail("gc", app, rc);
         else
-            logs = prune_logs(tf_cli_db_path(db, NULL), before);
+            logs = tf_db_is_server(tf_cli_db_path(db, NULL))
+                       ? prune_logs("tickflow", before) /* the default ./tickflow.logs */
+                       : prune_logs(tf_cli_db_path(db, NULL), before);
     }
     if (!ex && json) {
         ex = tf_cli_print_json("gc", tf_cli_count_doc(dry, count, dry ? &rs : NULL));

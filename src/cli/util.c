@@ -104,7 +104,8 @@ int tf_cli_open_db(const char *cmd, const char *opt_db, tf_app **app)
     const char *path = tf_cli_db_path(opt_db, NULL);
     struct stat st;
     *app = NULL;
-    if (stat(path, &st) != 0) {
+    /* a server database is checked by connecting; a file must exist already */
+    if (!tf_db_is_server(path) && stat(path, &st) != 0) {
         if (errno == ENOENT) {
             tf_cli_err("no database at '%s'", path);
             return TF_EXIT_DB;

@@ -9,8 +9,11 @@
  *   (a) the SQL text of every statement id below, in its dialect;
  *   (b) preparing, binding, stepping and reading columns of a statement;
  *   (c) begin/commit/rollback of a write transaction and its busy/retry
- *       rules (a lock or a lost connection is waited for or retried inside
- *       the engine, within the handle's busy budget, and only then reported);
+ *       rules: a lock is waited for inside the engine (SQLite), or a
+ *       failure that may pass (lost connection, deadlock) is marked
+ *       s->transient, and the protocol rolls back, lets the engine
+ *       recover() and retries the whole operation, all within the handle's
+ *       busy budget; only then is TF_EBUSY reported, never a call failure;
  *   (d) now(): the clock that leases are judged on (SQLite: the host clock
  *       seam of the handle; a server engine: the server's clock);
  *   (e) a change counter for the in-memory view (tf_store_data_version).
@@ -55,6 +58,8 @@ typedef struct tf_engine {
     void (*close)(tf_store *s);
     /* the handle's busy budget (s->busy_total) changed */
     void (*set_busy)(tf_store *s);
+    /* after a transient failure (s->transient): reconnect if needed; NULL when never needed */
+    void (*recover)(tf_store *s);
     /* the prepared statement id (prepared on first use); NULL with *rc and the message set */
     tf_q *(*prepare)(tf_store *s, int id, int *rc);
     void (*bind_text)(tf_q *q, int i, const char *v);   /* NULL binds NULL; v lives until reset */
@@ -79,6 +84,7 @@ typedef struct tf_engine {
 } tf_engine;
 
 extern const tf_engine tf_engine_sqlite;
+extern const tf_engine tf_engine_postgres;
 
 /*
  * A write kept for the next transaction (tf_store_finish_later,
@@ -102,7 +108,8 @@ struct tf_store {
     tf_proc_id self;                /* our runner identity, refreshed after a fork */
     double (*clock)(void *);        /* test seam; NULL = the real clock */
     void *clock_user;               /* argument of clock */
-    double busy_total;              /* seconds to keep retrying a locked database */
+    double busy_total;              /* seconds to keep retrying a locked or unreachable database */
+    int transient;                  /* the last failure may pass: retry the whole operation */
     tf_pending_op *pend;            /* deferred writes, oldest first (owned) */
     size_t npend;                   /* count */
     size_t cappend;                 /* allocated */
@@ -133,6 +140,26 @@ void tf_store_iso_time(double t, char out[32]);
 int tf_store_begin(tf_store *s, const char *what);
 int tf_store_commit(tf_store *s, const char *what);
 void tf_store_rollback(tf_store *s);
+
+/*
+ * After a failed attempt of an operation started at t0 (tf_store_mono):
+ * 1 if the engine marked the failure transient and the busy budget is not
+ * spent, after a short pause and the engine's recovery (reconnection);
+ * the caller then runs the whole operation again. 0: report the failure.
+ */
+int tf_store_again(tf_store *s, double t0, int *tries);
+
+/* rc = expr, run again while tf_store_again allows (expr must be a whole operation). */
+#define RETRYING(s, rc, expr) \
+    do { \
+        double t0_ = tf_store_mono(); \
+        int tries_ = 0; \
+        if ((s)) \
+            (s)->transient = 0; \
+        do { \
+            (rc) = (expr); \
+        } while ((rc) != TF_OK && tf_store_again((s), t0_, &tries_)); \
+    } while (0)
 
 /* ---- statement helpers: thin inline calls into the engine ---- */
 

@@ -153,7 +153,7 @@ int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user)
     return rc;
 }
 
-int tf_store_count(tf_store *s, const tf_filter *f, int64_t max, int64_t *count)
+static int tf_store_count_once(tf_store *s, const tf_filter *f, int64_t max, int64_t *count)
 {
     *count = 0;
     if (!tf_store_is_open(s))
@@ -375,7 +375,7 @@ int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
     return rc;
 }
 
-int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count)
+static int tf_store_retry_once(tf_store *s, const tf_filter *f, int64_t *count)
 {
     if (count)
         *count = 0;
@@ -393,7 +393,7 @@ int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count)
     return rc;
 }
 
-int tf_store_gc(tf_store *s, double before, int64_t *count)
+static int tf_store_gc_once(tf_store *s, double before, int64_t *count)
 {
     if (count)
         *count = 0;
@@ -411,7 +411,7 @@ int tf_store_gc(tf_store *s, double before, int64_t *count)
     return rc;
 }
 
-int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256,
+static int tf_store_previous_args_once(tf_store *s, const char *work, const char *args_sha256,
                            char **args_json)
 {
     *args_json = NULL;
@@ -437,7 +437,7 @@ int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha25
     return rc;
 }
 
-int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
+static int tf_store_each_succeeded_once(tf_store *s, const char *work, const char *version, int64_t limit,
                             int scan, tf_succeeded_fn fn, void *user)
 {
     if (!tf_store_is_open(s))
@@ -466,7 +466,7 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
     return rc;
 }
 
-int tf_store_row_estimate(tf_store *s, int64_t *rows)
+static int tf_store_row_estimate_once(tf_store *s, int64_t *rows)
 {
     *rows = 0;
     if (!tf_store_is_open(s))
@@ -474,4 +474,48 @@ int tf_store_row_estimate(tf_store *s, int64_t *rows)
     int rc = TF_OK;
     tf_q *q = q_get(s, ST_ROW_ESTIMATE, &rc);
     return q ? step_int64(s, q, "estimate the number of calls", rows) : rc;
+}
+
+int tf_store_count(tf_store *s, const tf_filter *f, int64_t max, int64_t *count)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_count_once(s, f, max, count));
+    return rc;
+}
+
+int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_retry_once(s, f, count));
+    return rc;
+}
+
+int tf_store_gc(tf_store *s, double before, int64_t *count)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_gc_once(s, before, count));
+    return rc;
+}
+
+int tf_store_previous_args(tf_store *s, const char *work, const char *args_sha256,
+                           char **args_json)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_previous_args_once(s, work, args_sha256, args_json));
+    return rc;
+}
+
+int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, int64_t limit,
+                            int scan, tf_succeeded_fn fn, void *user)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_each_succeeded_once(s, work, version, limit, scan, fn, user));
+    return rc;
+}
+
+int tf_store_row_estimate(tf_store *s, int64_t *rows)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_row_estimate_once(s, rows));
+    return rc;
 }

@@ -142,8 +142,23 @@ void tf_store_rollback(tf_store *s)
 /* The engine that serves a database name: a libpq URI or a SQLite file. */
 static const tf_engine *engine_for(const char *target)
 {
-    (void)target;
-    return &tf_engine_sqlite;
+    return tf_db_is_server(target) ? &tf_engine_postgres : &tf_engine_sqlite;
+}
+
+int tf_store_again(tf_store *s, double t0, int *tries)
+{
+    if (!s || !s->transient)
+        return 0;
+    s->transient = 0;
+    if (tf_store_mono() - t0 >= s->busy_total)
+        return 0;
+    long ms = 5L << (*tries < 8 ? *tries : 8); /* 5 ms doubling to 1.28 s */
+    (*tries)++;
+    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+    if (s->eng->recover)
+        s->eng->recover(s);
+    return 1;
 }
 
 int tf_store_open(const char *path, tf_store **out)
@@ -559,7 +574,8 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         rc = insert_call(s, req, lease_until, iso, out, &inserted);
         if (rc == TF_OK && !inserted) {
             /* the row appeared (and may have gone) between the locked read and the insert */
-            tf_store_set_err(s, "cannot claim a call: its row appeared under the write lock");
+            tf_store_set_err(s, "cannot claim a call: its row appeared and went under the lock");
+            s->transient = 1;
             rc = TF_EBUSY;
         }
     } else {
@@ -668,7 +684,7 @@ static int claim_txn(tf_store *s, const tf_claim_req *req, int act, tf_claim *ou
     return rc;
 }
 
-int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
+static int tf_store_claim_once(tf_store *s, const tf_claim_req *req, tf_claim *out)
 {
     /*
      * Deferred writes need a write transaction anyway: decide in it, after
@@ -689,7 +705,7 @@ int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
     return claim_txn(s, req, act, out);
 }
 
-int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out)
+static int tf_store_peek_once(tf_store *s, const tf_claim_req *req, tf_claim *out)
 {
     int act;
     int rc = read_decision(s, req, "look up a call", out, &act);
@@ -728,7 +744,7 @@ static int record_exec_started(tf_store *s, int64_t history_id, long pid, long p
     return rc;
 }
 
-int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
+static int tf_store_exec_started_once(tf_store *s, int64_t history_id, long pid, long pgid,
                           const char *log_path)
 {
     if (!tf_store_is_open(s))
@@ -744,7 +760,7 @@ int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
     return tf_store_commit(s, "commit an execution start");
 }
 
-int tf_store_renew(tf_store *s, int64_t call_id, int64_t fence, double lease)
+static int tf_store_renew_once(tf_store *s, int64_t call_id, int64_t fence, double lease)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
@@ -938,7 +954,7 @@ static int record_finish(tf_store *s, const tf_finish *f, double now, int *fence
     return rc;
 }
 
-int tf_store_finish(tf_store *s, const tf_finish *f)
+static int tf_store_finish_once(tf_store *s, const tf_finish *f)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
@@ -1026,7 +1042,7 @@ static int flush_if_full(tf_store *s)
     return s->npend >= TF_STORE_PENDING_MAX ? tf_store_flush(s) : TF_OK;
 }
 
-int tf_store_finish_later(tf_store *s, const tf_finish *f)
+static int tf_store_finish_later_once(tf_store *s, const tf_finish *f)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
@@ -1071,7 +1087,7 @@ int tf_store_exec_started_later(tf_store *s, int64_t history_id, long pid, long 
     return flush_if_full(s);
 }
 
-int tf_store_flush(tf_store *s)
+static int tf_store_flush_once(tf_store *s)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
@@ -1092,4 +1108,54 @@ int64_t tf_store_take_lost(tf_store *s)
     if (s)
         s->lost = 0;
     return n;
+}
+
+int tf_store_claim(tf_store *s, const tf_claim_req *req, tf_claim *out)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_claim_once(s, req, out));
+    return rc;
+}
+
+int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_peek_once(s, req, out));
+    return rc;
+}
+
+int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
+                          const char *log_path)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_exec_started_once(s, history_id, pid, pgid, log_path));
+    return rc;
+}
+
+int tf_store_renew(tf_store *s, int64_t call_id, int64_t fence, double lease)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_renew_once(s, call_id, fence, lease));
+    return rc;
+}
+
+int tf_store_finish(tf_store *s, const tf_finish *f)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_finish_once(s, f));
+    return rc;
+}
+
+int tf_store_flush(tf_store *s)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_flush_once(s));
+    return rc;
+}
+
+int tf_store_finish_later(tf_store *s, const tf_finish *f)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_finish_later_once(s, f));
+    return rc;
 }
