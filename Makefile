@@ -118,12 +118,14 @@ $(B)/bench/%: tests/bench/%.c $(LIB) | $(DEPS_OK)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
 # The test suite: every cmocka binary, then every shell test (real binary,
-# real database files in temporary folders).
+# real database files in temporary folders, a real PostgreSQL server).
+# scripts/pg-cluster starts a throwaway PostgreSQL cluster beside the run
+# (TF_PG_URI); without a server the PostgreSQL suites print "skipped: ...".
 test: all $(TESTS) $(TOOLS)
-	@scripts/run-tests $(B)
+	@scripts/pg-cluster run scripts/run-tests $(B)
 
 unit: $(TESTS)
-	@scripts/run-tests --unit-only $(B)
+	@scripts/pg-cluster run scripts/run-tests --unit-only $(B)
 
 asan:
 	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \

@@ -6,8 +6,8 @@
  * PG* environment variables fill what it leaves out), the redacted name
  * every message uses (no password ever leaves this file), the migrations
  * (schema/postgres/NNNN-name.sql embedded as tf_schema_postgres[], applied
- * in the connection's current schema under a transaction-scoped advisory
- * lock so concurrent first runs migrate once; the version lives in the
+ * in the connection's current schema under an advisory lock so
+ * concurrent first runs migrate once; the version lives in the
  * table tickflow_schema; a newer schema is refused untouched), the SQL
  * text of every statement id, and the transaction rules of a server:
  *
@@ -737,7 +737,12 @@ static int migrate_locked(tf_store *s)
     return TF_OK;
 }
 
-/* Check the schema without a lock; migrate under the advisory lock only when behind. */
+/*
+ * Check the schema without a lock; migrate only when behind, holding a
+ * session advisory lock taken before the migration's transaction begins
+ * (so that transaction sees, in its catalog too, everything the previous
+ * holder committed), released right after.
+ */
 static int migrate(tf_store *s)
 {
     int v = 0, foreign = 0;
@@ -748,19 +753,22 @@ static int migrate(tf_store *s)
         return refuse_newer(s, v);
     if (v == tf_schema_postgres_count)
         return TF_OK;
-    rc = run_text(s, "BEGIN", "migrate the schema", NULL);
+    /* one migrator per database at a time */
+    rc = run_text(s, "SELECT pg_advisory_lock(7316157210450944001)",
+                  "lock the schema for migration", NULL);
     if (rc != TF_OK)
         return rc;
-    /* one migrator per database at a time; released at commit */
-    rc = run_text(s, "SELECT pg_advisory_xact_lock(7316157210450944001)",
-                  "lock the schema for migration", NULL);
-    if (rc == TF_OK)
+    rc = run_text(s, "BEGIN", "migrate the schema", NULL);
+    if (rc == TF_OK) {
         rc = migrate_locked(s);
-    if (rc != TF_OK) {
-        pq_rollback(s);
-        return rc;
+        if (rc != TF_OK)
+            pq_rollback(s);
+        else
+            rc = pq_commit(s, "commit the schema migration");
     }
-    return pq_commit(s, "commit the schema migration");
+    PGresult *r = PQexec(PG(s)->conn, "SELECT pg_advisory_unlock(7316157210450944001)");
+    PQclear(r);
+    return rc;
 }
 
 static int pq_open(tf_store *s)
