@@ -353,6 +353,9 @@ typedef struct tf_call_row {
     int stale;              /* 1: result_json is the last good result served while the call's
                                refresh (max_age) runs, waits for a retry, or failed */
     double result_at;       /* epoch seconds (cache clock) result_json was produced, or -1 */
+    int failures;           /* consecutive failures (the retry budget used; 0 after a success or retry) */
+    double next_retry_at;   /* failed: epoch seconds the next attempt is allowed, or -1 when none is due */
+    double lease_until;     /* running: epoch seconds the claim lives until (wall clock), or -1 */
 } tf_call_row;
 
 typedef struct tf_history_row {
@@ -455,6 +458,45 @@ typedef int (*tf_stats_fn)(const tf_stats_row *row, void *user); /* non-zero sto
  * executions + hits; hit rate = hits / calls.
  */
 int tf_calls_stats(tf_app *app, const char *work, double now, tf_stats_fn fn, void *user);
+/* What the database holds for one work: its calls and executions (tf_calls_totals). */
+typedef struct tf_work_totals {
+    const char *work;       /* work name; owned by the store until the callback returns */
+    int64_t running;        /* calls by status */
+    int64_t succeeded;
+    int64_t failed;
+    int64_t interrupted;
+    int64_t failed_final;   /* failed calls with no retry due: they stay failed until retried */
+    int64_t lease_ended;    /* running calls whose lease ended before now (the store's clock):
+                               their runner died or stopped renewing */
+    int64_t runs_running;   /* executions (history rows) by outcome */
+    int64_t runs_succeeded;
+    int64_t runs_failed;
+    int64_t runs_interrupted;
+    double last_success;    /* epoch seconds: end of the latest succeeded execution, or -1 */
+    double last_end;        /* end of the latest finished execution, or -1 */
+    double last_duration;   /* its seconds, or -1 */
+    const char *last_status;/* its status, or NULL; owned by the store */
+} tf_work_totals;
+typedef int (*tf_totals_fn)(const tf_work_totals *t, void *user);  /* non-zero stops */
+
+/*
+ * One tf_work_totals per work that has calls, in strcmp order of the name.
+ * Costs a pass over the calls and two over the history (milliseconds per
+ * hundred thousand rows); meant for metrics, health checks and reports.
+ */
+int tf_calls_totals(tf_app *app, tf_totals_fn fn, void *user);
+
+/* One execution with its call (tf_calls_executions). Strings owned by the store. */
+typedef struct tf_execution_row {
+    const char *work;       /* the call's work */
+    const char *args_sha256;/* its key */
+    const char *args_json;  /* its canonical arguments */
+    tf_history_row h;       /* the attempt */
+} tf_execution_row;
+typedef int (*tf_execution_fn)(const tf_execution_row *row, void *user);  /* non-zero stops */
+
+/* Every execution that started at or after since (ISO-8601 UTC text as stored), oldest first. */
+int tf_calls_executions(tf_app *app, const char *since, tf_execution_fn fn, void *user);
 
 /* ---- pipeline files (the tickflow command's works) --------------------- */
 
@@ -472,6 +514,9 @@ void tf_pipeline_free(tf_pipeline *p);
 const char *tf_pipeline_name(const tf_pipeline *p);
 const char *tf_pipeline_db(const tf_pipeline *p);
 double tf_pipeline_tick(const tf_pipeline *p);
+
+/* The name of the pipeline's work number i (file order), or NULL past the last; owned by p. */
+const char *tf_pipeline_work_name(const tf_pipeline *p, size_t i);
 
 /*
  * Register the pipeline's works (command works) and one flow evaluating

@@ -142,3 +142,19 @@ int tf_calls_stats(tf_app *app, const char *work, double now, tf_stats_fn fn, vo
     rc = tf_store_stats(app->store, work, now > 0 ? now : tf_app_now(app), fn, user);
     return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
 }
+
+int tf_calls_totals(tf_app *app, tf_totals_fn fn, void *user)
+{
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    return relay(app, tf_store_totals(app->store, fn, user));
+}
+
+int tf_calls_executions(tf_app *app, const char *since, tf_execution_fn fn, void *user)
+{
+    int rc = ready(app);
+    if (rc != TF_OK)
+        return rc;
+    return relay(app, tf_store_executions(app->store, since ? since : "", fn, user));
+}

@@ -186,6 +186,10 @@ int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user);
 /* Attempts of one call, oldest first. */
 int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user);
 
+/* tf_calls_totals and tf_calls_executions (tickflow.h). */
+int tf_store_totals(tf_store *s, tf_totals_fn fn, void *user);
+int tf_store_executions(tf_store *s, const char *since, tf_execution_fn fn, void *user);
+
 /*
  * Delete the calls matching f (and their history) in one transaction and
  * record an audit row (time, user, selector, count). A filter with no field

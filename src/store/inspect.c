@@ -19,7 +19,8 @@
 enum {
     CC_ID, CC_WORK, CC_VERSION, CC_SHA, CC_ARGS, CC_STATUS, CC_RESULT, CC_ERROR,
     CC_ATTEMPTS, CC_CREATED, CC_STARTED, CC_FINISHED, CC_DURATION, CC_PID, CC_HOST, CC_LOG,
-    CC_RESULT_AT
+    CC_RESULT_AT,
+    CC_FAILURES, CC_RETRY_AT, CC_LEASE
 };
 
 /* Fill a tf_call_row from a CALL_COLS row; strings live until the next step. */
@@ -44,6 +45,9 @@ static void row_from_q(tf_store *s, tf_q *q, tf_call_row *r)
     r->result_at = q_col_null(s, q, CC_RESULT_AT) ? -1 : q_col_double(s, q, CC_RESULT_AT);
     /* a result kept on a row that is not a success: served as stale (schema/sqlite/0004) */
     r->stale = r->result_json && r->status && strcmp(r->status, "succeeded") != 0;
+    r->failures = (int)q_col_int64(s, q, CC_FAILURES);
+    r->next_retry_at = q_col_null(s, q, CC_RETRY_AT) ? -1 : q_col_double(s, q, CC_RETRY_AT);
+    r->lease_until = q_col_null(s, q, CC_LEASE) ? -1 : q_col_double(s, q, CC_LEASE);
 }
 
 /* Step q to the end, handing each row to fn (which may stop it). */
@@ -281,6 +285,188 @@ int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user)
         h.error = q_col_text(s, q, 11);
         h.log_path = q_col_text(s, q, 12);
         if (fn && fn(&h, user) != 0)
+            break;
+    }
+    q_done(s, q);
+    return rc;
+}
+
+/* ---- totals per work ---------------------------------------------------------- */
+
+/* The totals being built: one entry per work, sorted by name. */
+typedef struct totals {
+    tf_work_totals *v;      /* entries; work and last_status malloc'd */
+    size_t n;               /* count */
+} totals;
+
+static int totals_cmp(const void *a, const void *b)
+{
+    return strcmp(((const tf_work_totals *)a)->work, ((const tf_work_totals *)b)->work);
+}
+
+/* The entry of work (which must be listed by ST_TOTALS_CALLS), or NULL. */
+static tf_work_totals *totals_find(totals *t, const char *work)
+{
+    tf_work_totals key = {.work = work};
+    return work ? bsearch(&key, t->v, t->n, sizeof *t->v, totals_cmp) : NULL;
+}
+
+static void totals_free(totals *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free((void *)(uintptr_t)t->v[i].work);
+        free((void *)(uintptr_t)t->v[i].last_status);
+    }
+    free(t->v);
+}
+
+/* ST_TOTALS_CALLS into t (sorted afterwards). */
+static int totals_calls(tf_store *s, totals *t, double now)
+{
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_TOTALS_CALLS, &rc);
+    if (!q)
+        return rc;
+    q_double(s, q, 1, now);
+    size_t cap = 0;
+    for (;;) {
+        int src = q_step(s, q, "count calls per work");
+        if (src == Q_DONE)
+            break;
+        if (src != Q_ROW) {
+            rc = src;
+            break;
+        }
+        if (t->n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            tf_work_totals *v = realloc(t->v, c * sizeof *v);
+            if (!v) {
+                rc = TF_ENOMEM;
+                break;
+            }
+            t->v = v;
+            cap = c;
+        }
+        const char *w = q_col_text(s, q, 0);
+        tf_work_totals *e = &t->v[t->n];
+        *e = (tf_work_totals){
+            .work = strdup(w ? w : ""), .running = q_col_int64(s, q, 1),
+            .succeeded = q_col_int64(s, q, 2), .failed = q_col_int64(s, q, 3),
+            .interrupted = q_col_int64(s, q, 4), .failed_final = q_col_int64(s, q, 5),
+            .lease_ended = q_col_int64(s, q, 6), .last_success = -1, .last_end = -1,
+            .last_duration = -1,
+        };
+        if (!e->work) {
+            rc = TF_ENOMEM;
+            break;
+        }
+        t->n++;
+    }
+    q_done(s, q);
+    if (rc == TF_ENOMEM)
+        tf_store_set_err(s, "cannot count calls per work: out of memory");
+    if (rc == TF_OK && t->n > 1)
+        qsort(t->v, t->n, sizeof *t->v, totals_cmp);
+    return rc;
+}
+
+/* ST_TOTALS_RUNS and ST_TOTALS_LAST into the entries of t. */
+static int totals_runs(tf_store *s, totals *t)
+{
+    int rc = TF_OK;
+    for (int id = ST_TOTALS_RUNS; rc == TF_OK && id <= ST_TOTALS_LAST; id++) {
+        tf_q *q = q_get(s, id, &rc);
+        if (!q)
+            return rc;
+        for (;;) {
+            int src = q_step(s, q, "count executions per work");
+            if (src == Q_DONE)
+                break;
+            if (src != Q_ROW) {
+                rc = src;
+                break;
+            }
+            tf_work_totals *e = totals_find(t, q_col_text(s, q, 0));
+            if (!e)
+                continue; /* a work whose calls went between the two reads */
+            if (id == ST_TOTALS_RUNS) {
+                e->runs_running = q_col_int64(s, q, 1);
+                e->runs_succeeded = q_col_int64(s, q, 2);
+                e->runs_failed = q_col_int64(s, q, 3);
+                e->runs_interrupted = q_col_int64(s, q, 4);
+                e->last_success = q_col_null(s, q, 5) ? -1 : q_col_double(s, q, 5);
+            } else {
+                e->last_end = q_col_null(s, q, 2) ? -1 : q_col_double(s, q, 2);
+                e->last_duration = q_col_null(s, q, 3) ? -1 : q_col_double(s, q, 3);
+                const char *st = q_col_text(s, q, 4);
+                free((void *)(uintptr_t)e->last_status);
+                e->last_status = st ? strdup(st) : NULL;
+                if (st && !e->last_status) {
+                    tf_store_set_err(s, "cannot count executions per work: out of memory");
+                    rc = TF_ENOMEM;
+                    break;
+                }
+            }
+        }
+        q_done(s, q);
+    }
+    return rc;
+}
+
+int tf_store_totals(tf_store *s, tf_totals_fn fn, void *user)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    double now = 0;
+    int rc = s->eng->now(s, &now);
+    totals t = {NULL, 0};
+    if (rc == TF_OK)
+        rc = totals_calls(s, &t, now);
+    if (rc == TF_OK)
+        rc = totals_runs(s, &t);
+    for (size_t i = 0; rc == TF_OK && fn && i < t.n; i++)
+        if (fn(&t.v[i], user) != 0)
+            break;
+    totals_free(&t);
+    return rc;
+}
+
+int tf_store_executions(tf_store *s, const char *since, tf_execution_fn fn, void *user)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_EXECUTIONS, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, since);
+    for (;;) {
+        int src = q_step(s, q, "list executions");
+        if (src == Q_DONE)
+            break;
+        if (src != Q_ROW) {
+            rc = src;
+            break;
+        }
+        tf_execution_row r;
+        r.work = q_col_text(s, q, 0);
+        r.args_sha256 = q_col_text(s, q, 1);
+        r.args_json = q_col_text(s, q, 2);
+        tf_history_row *h = &r.h;
+        h->id = q_col_int64(s, q, 3);
+        h->attempt = (int)q_col_int64(s, q, 4);
+        h->status = q_col_text(s, q, 5);
+        h->started_at = q_col_text(s, q, 6);
+        h->finished_at = q_col_text(s, q, 7);
+        h->duration = q_col_null(s, q, 8) ? -1 : q_col_double(s, q, 8);
+        h->runner_host = q_col_text(s, q, 9);
+        h->runner_pid = (long)q_col_int64(s, q, 10);
+        h->exec_pid = (long)q_col_int64(s, q, 11);
+        h->exit_code = q_col_null(s, q, 12) ? -1 : (int)q_col_int64(s, q, 12);
+        h->term_signal = (int)q_col_int64(s, q, 13);
+        h->error = q_col_text(s, q, 14);
+        h->log_path = q_col_text(s, q, 15);
+        if (fn && fn(&r, user) != 0)
             break;
     }
     q_done(s, q);

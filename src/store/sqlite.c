@@ -57,7 +57,10 @@ typedef struct sq {
     "id, work, version, args_sha256, args_json, status, result_json, error," \
     " attempts, created_at, started_at, finished_at, duration, runner_pid," \
     " runner_host, (SELECT h.log_path FROM history AS h WHERE h.call_id = calls.id" \
-    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1), result_at"
+    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1), result_at, failures, next_retry_at, lease_until"
+
+/* ISO-8601 text as epoch seconds (REAL), NULL stays NULL. */
+#define EPOCH_OF(x) "((julianday(" x ") - 2440587.5) * 86400.0)"
 
 /* A tf_filter as SQL: ?1 work, ?2 status, ?3 key prefix, ?4 key, ?5 since, ?6 before. */
 #define FILTER_SQL \
@@ -167,6 +170,31 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* two subqueries: each is one b-tree seek (max and min together scan the table) */
     [ST_ROW_ESTIMATE] =
         "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
+    /* per work: calls by status, failed for good, running with an ended lease (?1 = now) */
+    [ST_TOTALS_CALLS] =
+        "SELECT work, sum(status = 'running'), sum(status = 'succeeded'), sum(status = 'failed'),"
+        " sum(status = 'interrupted'),"
+        " sum(status = 'failed' AND failures > 0 AND next_retry_at IS NULL),"
+        " sum(status = 'running' AND (lease_until IS NULL OR lease_until < ?1))"
+        " FROM calls GROUP BY work",
+    /* per work: executions by outcome, end of the latest success */
+    [ST_TOTALS_RUNS] =
+        "SELECT c.work, sum(h.status = 'running'), sum(h.status = 'succeeded'),"
+        " sum(h.status = 'failed'), sum(h.status = 'interrupted'),"
+        " " EPOCH_OF("max(CASE WHEN h.status = 'succeeded' THEN h.finished_at END)")
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id GROUP BY c.work",
+    /* per work: the latest finished execution (SQLite takes the bare columns from the max row) */
+    [ST_TOTALS_LAST] =
+        "SELECT c.work, max(h.id), " EPOCH_OF("h.finished_at") ", h.duration, h.status"
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id"
+        " WHERE h.finished_at IS NOT NULL GROUP BY c.work",
+    /* executions started at or after ?1 (ISO text), with their call, oldest first */
+    [ST_EXECUTIONS] =
+        "SELECT c.work, c.args_sha256, c.args_json, h.id, h.attempt, h.status, h.started_at,"
+        " h.finished_at, h.duration, h.runner_host, h.runner_pid, h.exec_pid, h.exit_code,"
+        " h.signal, h.error, h.log_path"
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id"
+        " WHERE h.started_at >= ?1 ORDER BY h.id",
     [ST_EACH_SUCCEEDED] =
         "SELECT args_sha256, result_json, result_at, duration FROM calls"
         " WHERE work = ?1 AND version = ?2 AND status = 'succeeded' LIMIT ?3",
