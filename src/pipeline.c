@@ -940,6 +940,11 @@ double tf_pipeline_tick(const tf_pipeline *p)
     return p->def->tick;
 }
 
+const char *tf_pipeline_work_name(const tf_pipeline *p, size_t i)
+{
+    return i < p->def->nworks ? p->def->works[i].name : NULL;
+}
+
 void tf_pipeline_set_now(tf_pipeline *p, double now)
 {
     p->now = now;

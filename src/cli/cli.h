@@ -46,6 +46,25 @@ int cmd_retry(int argc, char **argv);   /* retry.c */
 int cmd_gc(int argc, char **argv);      /* gc.c */
 int cmd_status(int argc, char **argv);  /* status.c */
 int cmd_stats(int argc, char **argv);   /* stats.c */
+int cmd_metrics(int argc, char **argv); /* metrics.c */
+
+/* ---- metrics.c: what run writes to --metrics-file ------------------------ */
+
+/* What a run saw (per work and pipeline) for its metrics file. */
+typedef struct tf_cli_mrun tf_cli_mrun;
+
+/* For the works of pipes; 0, or -1 with the error printed. Free with tf_cli_mrun_free. */
+int tf_cli_mrun_new(const char *path, tf_pipeline *const *pipes, size_t npipes, tf_cli_mrun **out);
+void tf_cli_mrun_free(tf_cli_mrun *m);
+/* A run or daemon tick begins: the per-run counts start again. m may be NULL. */
+void tf_cli_mrun_begin(tf_cli_mrun *m);
+/* Count one event (cache hits, executions, failures). m may be NULL. */
+void tf_cli_mrun_event(tf_cli_mrun *m, const tf_event *ev);
+/*
+ * The run or tick ended: rewrite the metrics file atomically. 0, or -1
+ * with the error printed (the same error once); the run goes on either way.
+ */
+int tf_cli_mrun_end(tf_cli_mrun *m, tf_app *app);
 
 /* ---- util.c -------------------------------------------------------------- */
 

@@ -19,6 +19,7 @@ static const tf_cmd commands[] = {
     {"gc",     cmd_gc,     "delete calls and history older than a duration"},
     {"status", cmd_status, "list running executions"},
     {"stats",  cmd_stats,  "what the cache saved: calls, hits, hit rate, time saved per work"},
+    {"metrics", cmd_metrics, "print Prometheus metrics of the database"},
     {"canon",  cmd_canon,  "print the RFC 8785 canonical form of a JSON document"},
     {"hash",   cmd_hash,   "print the SHA-256 key of a JSON document"},
 };

@@ -21,7 +21,7 @@
 static const char usage_text[] =
     "usage: tickflow run [--db PATH] [--once] [--tick SECONDS] [--now DATETIME]\n"
     "                    [--backfill FROM..TO] [--max-parallel N] [--dry-run]\n"
-    "                    [--verbose] [--json] PIPELINE...\n"
+    "                    [--metrics-file PATH] [--verbose] [--json] PIPELINE...\n"
     "\n"
     "Evaluate pipeline files: each work runs once per new argument set; a call\n"
     "that already succeeded is answered from the database.\n"
@@ -35,6 +35,8 @@ static const char usage_text[] =
     "  --backfill FROM..TO evaluate each day FROM..TO (YYYY-MM-DD) in order; implies --once\n"
     "  --max-parallel N    at most N parallel executions at once\n"
     "  --dry-run           decide only: nothing is claimed, executed or written\n"
+    "  --metrics-file PATH rewrite PATH (atomically, mode 0644) with Prometheus metrics\n"
+    "                      after each --once run and each daemon tick (tickflow metrics)\n"
     "  --verbose           also print cached calls and every wait with its reason\n"
     "  --json              one JSON object per decision (and for the summary)\n"
     "  --help              this text\n"
@@ -106,6 +108,7 @@ typedef struct run_state {
     uint32_t last_work;     /* index of the work of the previous event */
     int width;              /* widest work name seen */
     int oom;                /* tracking ran out of memory */
+    tf_cli_mrun *metrics;   /* --metrics-file: what the run saw, or NULL */
 } run_state;
 
 /* FNV-1a over bytes, continuing from h. */
@@ -406,6 +409,7 @@ static void on_event(const tf_event *ev, void *user)
         tf_cli_err("%s %.12s: %s", ev->work, ev->key ? ev->key : "-", ev->error ? ev->error : "");
         return;
     }
+    tf_cli_mrun_event(st->metrics, ev);
     int d = decision_of(ev->what);
     tally_entry *e = tally_record(st, ev, d);
     if (!wants_line(st, ev, d))
@@ -486,6 +490,18 @@ static int misuse(const char *fmt, ...)
     return TF_EXIT_USAGE;
 }
 
+/* Daemon ticks with --metrics-file: a flow before the pipelines' and one after. */
+static void metrics_begin_flow(tf_tick *tick, void *user)
+{
+    (void)tick;
+    tf_cli_mrun_begin(user);
+}
+
+static void metrics_end_flow(tf_tick *tick, void *user)
+{
+    tf_cli_mrun_end(user, tf_tick_app(tick));
+}
+
 /* Keeps the pipelines to reload in a daemon. */
 typedef struct reload_ctx {
     tf_pipeline **pipes;    /* the loaded pipelines */
@@ -523,12 +539,13 @@ int cmd_run(int argc, char **argv)
         {"backfill", required_argument, NULL, 'b'},
         {"max-parallel", required_argument, NULL, 'p'},
         {"dry-run", no_argument, NULL, 'r'},
+        {"metrics-file", required_argument, NULL, 'm'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db_opt = NULL, *backfill = NULL;
+    const char *db_opt = NULL, *backfill = NULL, *metrics_path = NULL;
     int once = 0, dry_run = 0, has_now = 0, has_time = 0;
     double tick = 0, now = 0;
     unsigned max_parallel = 0;
@@ -562,6 +579,7 @@ int cmd_run(int argc, char **argv)
             break;
         }
         case 'r': dry_run = 1; break;
+        case 'm': metrics_path = optarg; break;
         case 'v': st.verbose = 1; break;
         case 'j': st.json = 1; break;
         case 'h': fputs(usage_text, stdout); return TF_EXIT_OK;
@@ -624,6 +642,15 @@ int cmd_run(int argc, char **argv)
         tf_cli_err("%s", tf_errmsg(app));
         code = TF_EXIT_IO;
     }
+    /* --metrics-file (not with --dry-run, which writes nothing) */
+    if (code == TF_EXIT_OK && metrics_path && !dry_run &&
+        tf_cli_mrun_new(metrics_path, pipes, npipes, &st.metrics) != 0)
+        code = TF_EXIT_USAGE;
+    if (code == TF_EXIT_OK && st.metrics && !once &&
+        tf_flow_add(app, "metrics-begin", metrics_begin_flow, st.metrics) != TF_OK) {
+        tf_cli_err("%s", tf_errmsg(app));
+        code = TF_EXIT_IO;
+    }
     for (size_t i = 0; i < npipes && code == TF_EXIT_OK; i++) {
         int rc = tf_pipeline_attach(pipes[i], app);
         if (rc != TF_OK) {
@@ -635,6 +662,11 @@ int cmd_run(int argc, char **argv)
     }
     if (code == TF_EXIT_OK && has_now)
         tf_app_set_cache_now(app, now); /* results age on the same clock as the templates */
+    if (code == TF_EXIT_OK && st.metrics && !once &&
+        tf_flow_add(app, "metrics-end", metrics_end_flow, st.metrics) != TF_OK) {
+        tf_cli_err("%s", tf_errmsg(app));
+        code = TF_EXIT_IO;
+    }
     if (code == TF_EXIT_OK) {
         tf_app_set_dry_run(app, dry_run);
         tf_app_on_event(app, on_event, &st);
@@ -688,7 +720,10 @@ int cmd_run(int argc, char **argv)
                 for (size_t i = 0; i < npipes; i++)
                     tf_pipeline_set_now(pipes[i], (double)when);
                 tf_app_set_cache_now(app, (double)when);
+                tf_cli_mrun_begin(st.metrics);
                 rc = tf_loop_run(app, &lo, NULL);
+                if (rc == TF_OK)
+                    tf_cli_mrun_end(st.metrics, app);
                 dtm.tm_mday++;
                 dtm.tm_hour = 12; /* normalise through DST changes */
                 dtm.tm_isdst = -1;
@@ -696,7 +731,11 @@ int cmd_run(int argc, char **argv)
                 localtime_r(&next, &dtm);
             }
         } else {
+            if (once)
+                tf_cli_mrun_begin(st.metrics);
             rc = tf_loop_run(app, &lo, NULL);
+            if (once && rc == TF_OK)
+                tf_cli_mrun_end(st.metrics, app);
         }
         if (rc == TF_ESTOPPED || got_signal) {
             code = got_signal == SIGINT ? 130 : 143;
@@ -727,5 +766,6 @@ int cmd_run(int argc, char **argv)
         tf_pipeline_free(pipes[i]);
     free(pipes);
     tally_free(&st);
+    tf_cli_mrun_free(st.metrics);
     return code;
 }
