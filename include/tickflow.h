@@ -476,6 +476,9 @@ typedef struct tf_work_totals {
     double last_end;        /* end of the latest finished execution, or -1 */
     double last_duration;   /* its seconds, or -1 */
     const char *last_status;/* its status, or NULL; owned by the store */
+    double last_result;     /* when the latest kept result was produced, on the cache clock
+                               (tf_app_set_cache_now, run --now), or -1: what max_age and
+                               tickflow check judge */
 } tf_work_totals;
 typedef int (*tf_totals_fn)(const tf_work_totals *t, void *user);  /* non-zero stops */
 

@@ -354,7 +354,7 @@ static int totals_calls(tf_store *s, totals *t, double now)
             .succeeded = q_col_int64(s, q, 2), .failed = q_col_int64(s, q, 3),
             .interrupted = q_col_int64(s, q, 4), .failed_final = q_col_int64(s, q, 5),
             .lease_ended = q_col_int64(s, q, 6), .last_success = -1, .last_end = -1,
-            .last_duration = -1,
+            .last_duration = -1, .last_result = q_col_null(s, q, 7) ? -1 : q_col_double(s, q, 7),
         };
         if (!e->work) {
             rc = TF_ENOMEM;

@@ -175,7 +175,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT work, sum(status = 'running'), sum(status = 'succeeded'), sum(status = 'failed'),"
         " sum(status = 'interrupted'),"
         " sum(status = 'failed' AND failures > 0 AND next_retry_at IS NULL),"
-        " sum(status = 'running' AND (lease_until IS NULL OR lease_until < ?1))"
+        " sum(status = 'running' AND (lease_until IS NULL OR lease_until < ?1)), max(result_at)"
         " FROM calls GROUP BY work",
     /* per work: executions by outcome, end of the latest success */
     [ST_TOTALS_RUNS] =
