@@ -78,7 +78,7 @@ typedef struct pg {
     "id, work, version, args_sha256, args_json, status, result_json, error," \
     " attempts, created_at, started_at, finished_at, duration, runner_pid," \
     " runner_host, (SELECT h.log_path FROM history AS h WHERE h.call_id = calls.id" \
-    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1)"
+    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1), result_at"
 
 /* A tf_filter as SQL: $1 work, $2 status, $3 key prefix, $4 key, $5 since, $6 before. */
 #define FILTER_SQL \
@@ -94,7 +94,7 @@ typedef struct pg {
 
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
-    " lease_until, next_retry_at, runner_host, runner_pid, runner_start" \
+    " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration" \
     " FROM calls WHERE work = $1::text AND version = $2::text AND args_sha256 = $3::text"
 
 /* LIMIT n with -1 meaning no limit */
@@ -115,7 +115,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
         " fence = fence + 1, lease_until = $2::float8, runner_host = $3::text,"
         " runner_pid = $4::bigint, runner_start = $5::bigint, started_at = $6::text,"
-        " finished_at = NULL WHERE id = $1::bigint",
+        " finished_at = NULL,"
+        " result_json = CASE WHEN $7::integer <> 0 THEN result_json END,"
+        " result_at = CASE WHEN $7::integer <> 0 THEN result_at END WHERE id = $1::bigint",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = $2::float8 WHERE id = $1::bigint",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
@@ -136,13 +138,21 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FENCE_CHECK] =
         "SELECT failures, next_retry_at FROM calls"
         " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'",
+    /* a failure: $10 = 1 keeps the last good result (stale-if-error) */
     [ST_FINISH_CALL] =
-        "UPDATE calls SET status = $3::text, result_json = $4::text, error = $5::text,"
-        " failures = $6::integer, next_retry_at = $7::float8, lease_until = NULL,"
+        "UPDATE calls SET status = $3::text, error = $5::text, failures = $6::integer,"
+        " result_json = CASE WHEN $10::integer <> 0 THEN result_json ELSE $4::text END,"
+        " result_at = CASE WHEN $10::integer <> 0 THEN result_at END,"
+        " next_retry_at = $7::float8, lease_until = NULL,"
         " finished_at = $8::text, duration = $9::float8"
         " WHERE id = $1::bigint AND fence = $2::bigint",
+    /* $9: a success's result_at; an interruption with $10 = 1 keeps the last good result */
     [ST_FINISH_SETTLE] =
-        "UPDATE calls SET status = $3::text, result_json = $4::text, error = $5::text,"
+        "UPDATE calls SET status = $3::text, error = $5::text,"
+        " result_json = CASE WHEN $4::text IS NULL AND $10::integer <> 0 THEN result_json"
+        " ELSE $4::text END,"
+        " result_at = CASE WHEN $4::text IS NOT NULL THEN $9::float8"
+        " WHEN $10::integer <> 0 THEN result_at END,"
         " failures = coalesce($6::integer, failures),"
         " next_retry_at = CASE WHEN $6::integer IS NULL THEN next_retry_at END,"
         " lease_until = NULL, finished_at = $7::text, duration = $8::float8"
@@ -187,14 +197,33 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROW_ESTIMATE] =
         "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
     [ST_EACH_SUCCEEDED] =
-        "SELECT args_sha256, result_json FROM calls"
+        "SELECT args_sha256, result_json, result_at, duration FROM calls"
         " WHERE work = $1::text AND version = $2::text AND status = 'succeeded'"
         LIMIT_OF("$3"),
     /* the planner chooses the scan itself */
     [ST_EACH_SUCCEEDED_SCAN] =
-        "SELECT args_sha256, result_json FROM calls"
+        "SELECT args_sha256, result_json, result_at, duration FROM calls"
         " WHERE work = $1::text AND version = $2::text AND status = 'succeeded'"
         LIMIT_OF("$3"),
+    /* $1 work, $2 hour, $3 hits, $4 seconds saved */
+    [ST_HITS_ADD] =
+        "INSERT INTO hits (work, hour, hits, saved)"
+        " VALUES ($1::text, $2::bigint, $3::bigint, $4::float8)"
+        " ON CONFLICT (work, hour) DO UPDATE SET hits = hits.hits + excluded.hits,"
+        " saved = hits.saved + excluded.saved",
+    /* per work: hits and seconds saved, all time and from hour $1 on; $2 work or NULL */
+    [ST_STATS_HITS] =
+        "SELECT work, sum(hits), sum(saved),"
+        " coalesce(sum(CASE WHEN hour >= $1::bigint THEN hits END), 0),"
+        " coalesce(sum(CASE WHEN hour >= $1::bigint THEN saved END), 0)"
+        " FROM hits WHERE ($2::text IS NULL OR work = $2::text) GROUP BY work ORDER BY work",
+    /* per work: executions and their seconds, all time and started from $1 (ISO) on */
+    [ST_STATS_EXECS] =
+        "SELECT c.work, count(*), coalesce(sum(h.duration), 0),"
+        " coalesce(sum(CASE WHEN h.started_at >= $1::text THEN 1 ELSE 0 END), 0),"
+        " coalesce(sum(CASE WHEN h.started_at >= $1::text THEN h.duration END), 0)"
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id"
+        " WHERE ($2::text IS NULL OR c.work = $2::text) GROUP BY c.work ORDER BY c.work",
 };
 
 /* ---- names and errors --------------------------------------------------- */
@@ -343,6 +372,13 @@ static tf_q *pq_prepare(tf_store *s, int id, int *rc)
     tf_q *q = &e->q[id];
     if (q->prepared)
         return q;
+    if (!stmt_sql[id]) {
+        /* a statement added to the SQLite engine and not yet here */
+        tf_store_set_err(s, "statement %d is not available on database '%s' (PostgreSQL)", id,
+                         s->path);
+        *rc = TF_EDB;
+        return NULL;
+    }
     char name[16];
     snprintf(name, sizeof name, "tf%d", id);
     q->id = id;

@@ -1,0 +1,95 @@
+#!/bin/sh
+# pg_commands: every command on a PostgreSQL database named by a libpq URI
+# (--db, $TICKFLOW_DB, a pipeline's "db"): run (--once, --now, --backfill,
+# --max-parallel, --dry-run, --verbose, --json), ls, show, logs, clear,
+# retry, gc, status, stats; the password of the URI never appears in any
+# output or error; the README's inspection SQL runs in psql.
+# timeout: 240
+set -u
+. "$TF_ROOT/tests/sh/lib/pg.sh"
+pg_need "PostgreSQL command tests"
+T=$(mktemp -d) || exit 1
+DB=tf_cmds_$$
+trap 'rm -rf "$T"; pg_dropdb "$DB"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+cd "$T" || exit 1
+U=$(pg_newdb "$DB") || fail "cannot create a database"
+PW=$(pg_password)
+[ -n "$PW" ] || fail "the test server's URI has no password"
+TF=$TF_BIN
+
+cat > p.json <<P
+{"name": "c", "db": "$U", "works": [
+  {"name": "fetch", "foreach": [1, 2, 3], "args": {"n": "{{item}}", "day": "{{today}}"},
+   "command": ["sh", "-c", "echo fetch {n} {day} >> runs.txt; echo out-{n}; echo {n}"]},
+  {"name": "sum", "args": {"all": "{{fetch.result}}"},
+   "command": ["sh", "-c", "echo sum >> runs.txt; echo 6"]},
+  {"name": "bad", "args": {"x": 1}, "command": ["sh", "-c", "echo bad >> runs.txt; echo nope >&2; exit 3"]}
+]}
+P
+
+# run: the pipeline's "db" is the URI
+"$TF" run --once --now 2026-11-24 p.json > run1.out 2>&1; rc=$?
+[ "$rc" = 1 ] || { cat run1.out; fail "run: exit $rc, want 1 (bad fails)"; }
+[ "$(grep -c . runs.txt)" = 5 ] || { cat runs.txt; fail "run: 5 executions expected"; }
+"$TF" run --once --now 2026-11-24 p.json > run2.out 2>&1
+grep -q "0 ran, 4 cached, 1 failed" run2.out || { cat run2.out; fail "run again: all cached"; }
+[ "$(grep -c . runs.txt)" = 5 ] || fail "run again executed something"
+echo "ok - run --once --now on a URI from the pipeline's db"
+
+# --db and $TICKFLOW_DB, --dry-run, --verbose, --json
+"$TF" run --once --dry-run --now 2026-11-25 --db "$U" p.json > dry.out 2>&1
+[ "$(grep -c . runs.txt)" = 5 ] || fail "--dry-run executed something"
+[ "$(pg_q "$U" "SELECT count(*) FROM calls")" = 5 ] || fail "--dry-run wrote"
+TICKFLOW_DB=$U "$TF" run --once --json --verbose --now 2026-11-24 p.json > json.out 2>&1
+grep -q '"cached"' json.out || { cat json.out; fail "--json --verbose: no cached decision"; }
+"$TF" run --backfill 2026-11-20..2026-11-21 --max-parallel 2 --db "$U" p.json > bf.out 2>&1
+[ "$(grep -c '^fetch' runs.txt)" = 9 ] || { cat runs.txt bf.out; fail "--backfill: 3 fetches per new day"; }
+echo "ok - run --db, \$TICKFLOW_DB, --dry-run, --json --verbose, --backfill --max-parallel"
+
+# ls, show, logs, status, stats
+"$TF" ls --db "$U" > ls.out 2>&1 || { cat ls.out; fail "ls"; }
+[ "$(grep -c succeeded ls.out)" = 10 ] || { cat ls.out; fail "ls: 10 succeeded calls"; }
+"$TF" ls --db "$U" --json > ls.json || fail "ls --json"
+key=$("$TF" ls --db "$U" --json --work fetch | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["key"])')
+"$TF" show --db "$U" "$(echo "$key" | cut -c1-12)" > show.out 2>&1 || { cat show.out; fail "show"; }
+grep -q "status *succeeded" show.out || { cat show.out; fail "show: status"; }
+"$TF" logs --db "$U" "$(echo "$key" | cut -c1-12)" > logs.out 2>&1 || { cat logs.out; fail "logs"; }
+grep -q '^out-' logs.out || { cat logs.out; fail "logs: the execution's output"; }
+TICKFLOW_DB=$U "$TF" status > status.out 2>&1 || { cat status.out; fail "status"; }
+grep -q "nothing running" status.out || { cat status.out; fail "status: nothing running"; }
+"$TF" stats --db "$U" > stats.out 2>&1 || { cat stats.out; fail "stats"; }
+grep -q fetch stats.out || { cat stats.out; fail "stats: fetch"; }
+echo "ok - ls, ls --json, show, logs, status, stats"
+
+# retry, clear, gc
+"$TF" retry --db "$U" --work bad > retry.out 2>&1 || { cat retry.out; fail "retry"; }
+"$TF" run --once --now 2026-11-24 p.json > run3.out 2>&1
+[ "$(grep -c '^bad' runs.txt)" = 2 ] || { cat runs.txt; fail "retry: bad runs again once"; }
+"$TF" clear --db "$U" --work sum --yes > clear.out 2>&1 || { cat clear.out; fail "clear"; }
+"$TF" run --once --now 2026-11-24 p.json > run4.out 2>&1
+[ "$(grep -c '^sum' runs.txt)" = 2 ] || { cat runs.txt; fail "clear: sum runs again"; }
+[ "$(pg_q "$U" "SELECT count FROM clears")" = 1 ] || fail "clear: audited with its count"
+sleep 1.1
+"$TF" gc --db "$U" --older-than 1s --yes > gc.out 2>&1 || { cat gc.out; fail "gc"; }
+[ "$(pg_q "$U" "SELECT count(*) FROM calls")" = 0 ] || { cat gc.out; fail "gc: settled calls deleted"; }
+echo "ok - retry, clear (audited), gc"
+
+# the README's inspection SQL in psql
+"$TF" run --once --now 2026-11-24 p.json > run5.out 2>&1
+for v in ran_today failed_calls running_calls recent_history; do
+    pg_q "$U" "SELECT count(*) FROM $v" > /dev/null || fail "view $v"
+done
+[ "$(pg_q "$U" "SELECT count(*) FROM failed_calls")" = 1 ] || fail "failed_calls"
+pg_q "$U" 'SELECT at, "user", selector, count FROM clears ORDER BY id DESC LIMIT 10' > /dev/null || fail "clears"
+echo "ok - inspection views in psql"
+
+# errors name the database without its password
+bad=$(printf '%s\n' "$U" | sed "s|:$PW@|:wrong$PW@|")
+"$TF" ls --db "$bad" > err1.out 2>&1 && fail "ls with a wrong password succeeded"
+"$TF" run --once --db "$(printf '%s\n' "$U" | sed 's|@127.0.0.1:[0-9]*/|@127.0.0.1:1/|')" p.json > err2.out 2>&1 && fail "run on a closed port succeeded"
+grep -q "cannot open database 'postgresql://tickflow@" err1.out || { cat err1.out; fail "wrong password: message"; }
+for f in *.out ls.json; do
+    if grep -q "$PW" "$f"; then cat "$f"; fail "the password appears in $f"; fi
+done
+echo "ok - no output or error shows the password"
