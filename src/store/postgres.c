@@ -78,7 +78,13 @@ typedef struct pg {
     "id, work, version, args_sha256, args_json, status, result_json, error," \
     " attempts, created_at, started_at, finished_at, duration, runner_pid," \
     " runner_host, (SELECT h.log_path FROM history AS h WHERE h.call_id = calls.id" \
-    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1), result_at"
+    " ORDER BY h.attempt DESC, h.id DESC LIMIT 1), result_at, failures, next_retry_at, lease_until"
+
+/* ISO-8601 text as epoch seconds (double precision), NULL stays NULL. */
+#define EPOCH_OF(x) "extract(epoch FROM (" x ")::timestamptz)::float8"
+
+/* 1 where the condition holds, else 0, summed (SQLite sums booleans itself). */
+#define COUNT_IF(c) "coalesce(sum((" c ")::int), 0)"
 
 /* A tf_filter as SQL: $1 work, $2 status, $3 key prefix, $4 key, $5 since, $6 before. */
 #define FILTER_SQL \
@@ -205,6 +211,31 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT args_sha256, result_json, result_at, duration FROM calls"
         " WHERE work = $1::text AND version = $2::text AND status = 'succeeded'"
         LIMIT_OF("$3"),
+    /* per work: calls by status, failed for good, running with an ended lease ($1 = now) */
+    [ST_TOTALS_CALLS] =
+        "SELECT work, " COUNT_IF("status = 'running'") ", " COUNT_IF("status = 'succeeded'") ","
+        " " COUNT_IF("status = 'failed'") ", " COUNT_IF("status = 'interrupted'") ","
+        " " COUNT_IF("status = 'failed' AND failures > 0 AND next_retry_at IS NULL") ","
+        " " COUNT_IF("status = 'running' AND (lease_until IS NULL OR lease_until < $1::float8)") ","
+        " max(result_at) FROM calls GROUP BY work",
+    /* per work: executions by outcome, end of the latest success */
+    [ST_TOTALS_RUNS] =
+        "SELECT c.work, " COUNT_IF("h.status = 'running'") ", " COUNT_IF("h.status = 'succeeded'") ","
+        " " COUNT_IF("h.status = 'failed'") ", " COUNT_IF("h.status = 'interrupted'") ","
+        " " EPOCH_OF("max(CASE WHEN h.status = 'succeeded' THEN h.finished_at END)")
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id GROUP BY c.work",
+    /* per work: the latest finished execution */
+    [ST_TOTALS_LAST] =
+        "SELECT DISTINCT ON (c.work) c.work, h.id, " EPOCH_OF("h.finished_at") ", h.duration, h.status"
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id"
+        " WHERE h.finished_at IS NOT NULL ORDER BY c.work, h.id DESC",
+    /* executions started at or after $1 (ISO text), with their call, oldest first */
+    [ST_EXECUTIONS] =
+        "SELECT c.work, c.args_sha256, c.args_json, h.id, h.attempt, h.status, h.started_at,"
+        " h.finished_at, h.duration, h.runner_host, h.runner_pid, h.exec_pid, h.exit_code,"
+        " h.signal, h.error, h.log_path"
+        " FROM history AS h JOIN calls AS c ON c.id = h.call_id"
+        " WHERE h.started_at >= $1::text ORDER BY h.id",
     /* $1 work, $2 hour, $3 hits, $4 seconds saved */
     [ST_HITS_ADD] =
         "INSERT INTO hits (work, hour, hits, saved)"

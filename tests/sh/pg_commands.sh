@@ -2,7 +2,7 @@
 # pg_commands: every command on a PostgreSQL database named by a libpq URI
 # (--db, $TICKFLOW_DB, a pipeline's "db"): run (--once, --now, --backfill,
 # --max-parallel, --dry-run, --verbose, --json), ls, show, logs, clear,
-# retry, gc, status, stats; the password of the URI never appears in any
+# retry, gc, status, stats, metrics; the password of the URI never appears in any
 # output or error; the README's inspection SQL runs in psql.
 # timeout: 240
 set -u
@@ -60,7 +60,9 @@ TICKFLOW_DB=$U "$TF" status > status.out 2>&1 || { cat status.out; fail "status"
 grep -q "nothing running" status.out || { cat status.out; fail "status: nothing running"; }
 "$TF" stats --db "$U" > stats.out 2>&1 || { cat stats.out; fail "stats"; }
 grep -q fetch stats.out || { cat stats.out; fail "stats: fetch"; }
-echo "ok - ls, ls --json, show, logs, status, stats"
+"$TF" metrics --db "$U" > metrics.out 2>&1 || { cat metrics.out; fail "metrics"; }
+grep -q 'fetch' metrics.out || { cat metrics.out; fail "metrics: fetch"; }
+echo "ok - ls, ls --json, show, logs, status, stats, metrics"
 
 # retry, clear, gc
 "$TF" retry --db "$U" --work bad > retry.out 2>&1 || { cat retry.out; fail "retry"; }
