@@ -147,9 +147,19 @@ void tf_app_close(tf_app *app);
 const char *tf_errmsg(const tf_app *app);
 
 /*
- * Folder for per-execution log files of command works (created 0700 if
- * absent; files 0600). Default: "<db_path>.logs" for a SQLite file,
- * "./tickflow.logs" (made absolute) for a server. The string is copied.
+ * Bytes of a command execution's output (standard output and error, in the
+ * order they were read) kept with its attempt in the database: the latest
+ * TF_OUTPUT_MAX bytes as UTF-8 text (an invalid byte or NUL becomes
+ * U+FFFD), with the total size, so `tickflow logs` works from the database
+ * on any host. An execution that prints nothing stores nothing, and no
+ * file is written for any execution.
+ */
+#define TF_OUTPUT_MAX ((size_t)64 << 10)
+
+/*
+ * Kept for older callers: the folder where log files used to be written.
+ * Nothing is written there any more (output goes to the database, see
+ * TF_OUTPUT_MAX); the string is copied and otherwise ignored.
  */
 int tf_app_set_log_dir(tf_app *app, const char *dir);
 
@@ -233,7 +243,7 @@ typedef struct tf_command {
  * Register a command work. The command gets its canonical argument set in
  * TICKFLOW_ARGS and its key in TICKFLOW_KEY; its result is the last line of
  * its standard output (JSON if it parses, else a JSON string; null if
- * none); all its output goes to a per-execution log file. Everything in
+ * none); the tail of its output is stored with the attempt (TF_OUTPUT_MAX). Everything in
  * cmd is copied. *out belongs to the app.
  */
 int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
@@ -301,7 +311,7 @@ typedef struct tf_event {
     double duration;        /* seconds, for ran/failed */
     int attempt;            /* attempt number of the execution, or 0 */
     const char *prev_args_json; /* ran/started: the work's previous argument set, or NULL */
-    const char *log_path;   /* ran/started/failed of a command work: its log file, else NULL */
+    const char *log_path;   /* always NULL: output is stored in the database (TF_OUTPUT_MAX) */
     int stale;              /* 1: the call was answered with its last good result (tf_call.stale) */
     int final;              /* "failed" at the end of an execution: 1 when no retry is due
                                (retries exhausted), so the call stays failed until retried */
@@ -349,7 +359,7 @@ typedef struct tf_call_row {
     double duration;        /* seconds of the last execution, or -1 */
     long runner_pid;        /* running: runner process id */
     const char *runner_host;/* running: runner host */
-    const char *log_path;   /* last attempt's log file or NULL */
+    const char *log_path;   /* last attempt's log file (databases from before output was stored) or NULL */
     int stale;              /* 1: result_json is the last good result served while the call's
                                refresh (max_age) runs, waits for a retry, or failed */
     double result_at;       /* epoch seconds (cache clock) result_json was produced, or -1 */
@@ -371,7 +381,10 @@ typedef struct tf_history_row {
     int exit_code;          /* -1 when none */
     int term_signal;        /* 0 when none */
     const char *error;      /* reason or NULL */
-    const char *log_path;   /* log file or NULL */
+    const char *log_path;   /* log file (attempts from before output was stored) or NULL */
+    const char *output;     /* its output (the latest TF_OUTPUT_MAX bytes, UTF-8), or NULL if none */
+    int64_t output_bytes;   /* bytes the execution wrote in all; -1 when not recorded */
+    int output_truncated;   /* 1: output holds only the latest TF_OUTPUT_MAX of them */
 } tf_history_row;
 
 /* A selection of calls; NULL/0 fields do not filter. */

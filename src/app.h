@@ -74,7 +74,6 @@ typedef struct tf_running {
     tf_work *work;          /* its work */
     char key[65];           /* args_sha256 */
     char *args_json;        /* canonical args, owned */
-    char *log_path;         /* command log or NULL, owned */
     int64_t call_id;        /* store row */
     int64_t fence;          /* our fencing token */
     int64_t history_id;     /* the attempt's history row */

@@ -18,8 +18,11 @@
  *    child making system calls only, over argv, environment and PATH
  *    candidates the parent prepared) and execve without a shell, searching
  *    PATH like execvpe. stdout goes to a pipe the
- *    parent reads, tees to the log file and scans for the last non-empty
- *    line (kept in bounded memory); stderr goes straight to the log file.
+ *    parent reads and scans for the last non-empty line (kept in bounded
+ *    memory); stderr goes to a second pipe. Both streams, in the order they
+ *    are read, feed the execution's output tail: at most spec->output_cap
+ *    bytes, the latest ones (the caller stores them with the attempt), so no
+ *    file is ever written and a silent command allocates nothing for it.
  *    exec/chdir failures come back over a close-on-exec pipe carrying errno.
  *
  * Nothing here blocks except tf_exec_free's final reap of a killed child.
@@ -74,8 +77,10 @@ struct tf_exec {
     int have_pidfd;         /* 1 if pidfd_open worked (else waitpid is polled) */
     int out_fd;             /* C: result pipe; command: stdout pipe (read ends, non-blocking), -1 at EOF */
     int fail_fd;            /* command: exec-error pipe read end, -1 when not used */
-    int log_fd;             /* command: log file (appended), -1 if none */
-    char *log_path;         /* command: copy of the log path, for messages */
+    int err_fd;             /* command: stderr pipe read end (non-blocking), -1 at EOF */
+    size_t tail_cap;        /* command: output bytes kept (the latest ones); 0 keeps none */
+    tf_buf tail;            /* command: output kept so far, at most 2 * tail_cap bytes */
+    uint64_t out_total;     /* command: output bytes seen (stdout + stderr) */
     char *argv0;            /* command: copy of argv[0], for messages */
     char *cwd;              /* command: copy of the working folder, for messages */
     double start;           /* app-clock epoch seconds at start */
@@ -93,11 +98,11 @@ struct tf_exec {
     int cur_over;           /* command: cur went past TF_EXEC_LINE_MAX */
     tf_buf last;            /* command: the last complete non-empty line */
     int last_over;          /* command: the last complete non-empty line was too long */
-    char log_err[512];      /* command: first log write failure, "" if none */
     int done;               /* 1 once the result is built */
     tf_exec_result res;     /* the outcome once done */
     char *res_json;         /* owned storage of res.result_json */
     char *res_error;        /* owned storage of res.error */
+    char *res_output;       /* owned storage of res.output */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -293,7 +298,7 @@ typedef struct spawn_ctx {
     const char *cwd;        /* folder to change to, or NULL */
     int out_w;              /* stdout pipe, write end */
     int fail_w;             /* exec-error pipe, write end (close-on-exec) */
-    int log_fd;             /* log file for stderr, or -1 */
+    int err_w;              /* stderr pipe, write end */
 } spawn_ctx;
 
 /*
@@ -339,8 +344,8 @@ static int child_run_command(void *arg)
     if (fail_w < 0)
         _exit(127);
     int out_w = child_lift(c->out_w);
-    int log_fd = child_lift(c->log_fd);
-    if (out_w < 0)
+    int err_w = child_lift(c->err_w);
+    if (out_w < 0 || err_w < 0)
         child_report(fail_w, 's', errno);
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -348,7 +353,7 @@ static int child_run_command(void *arg)
     in = child_lift(in);
     if (in < 0 || dup2(in, 0) < 0 || dup2(out_w, 1) < 0)
         child_report(fail_w, 's', errno);
-    if (log_fd >= 0 && dup2(log_fd, 2) < 0)
+    if (dup2(err_w, 2) < 0)
         child_report(fail_w, 's', errno);
     if (c->cwd && chdir(c->cwd) != 0)
         child_report(fail_w, 'c', errno);
@@ -471,40 +476,6 @@ static char **script_argv_of(char *const *argv)
     return v;
 }
 
-/* Remember the first log write failure (the execution goes on). */
-static void log_failed(tf_exec *e, int err)
-{
-    if (e->log_err[0])
-        return;
-    set_err(e->log_err, sizeof e->log_err, "cannot write log '%s': %s",
-            e->log_path ? e->log_path : "", strerror(err));
-}
-
-/* Write the "# tickflow: ... started ..." header line to a fresh log entry. */
-static void log_header(tf_exec *e, const tf_exec_spec *spec)
-{
-    tf_buf b = TF_BUF_INIT;
-    int bad = tf_buf_puts(&b, "# tickflow:");
-    for (char *const *a = spec->log_argv ? spec->log_argv : spec->argv; *a && !bad; a++)
-        bad = tf_buf_putc(&b, ' ') || tf_buf_puts(&b, *a);
-    char when[64] = "";
-    time_t t = (time_t)spec->now;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        when[0] = '\0';
-    if (!bad)
-        bad = tf_buf_puts(&b, " started ") || tf_buf_puts(&b, when) || tf_buf_putc(&b, '\n');
-    if (!bad) {
-        /* an argv element with a newline must not split the header */
-        for (size_t i = 0; i + 1 < b.len; i++)
-            if (b.data[i] == '\n' || b.data[i] == '\r')
-                b.data[i] = ' ';
-        if (write_all(e->log_fd, b.data, b.len) != 0)
-            log_failed(e, errno);
-    }
-    tf_buf_free(&b);
-}
-
 #define TF_EXEC_SPAWN_STACK ((size_t)64 << 10) /* the command child's stack (it only makes system calls) */
 
 /*
@@ -519,12 +490,12 @@ static void log_header(tf_exec *e, const tf_exec_spec *spec)
  * them past its exec. Returns the pid, or -1 with err filled.
  */
 static pid_t spawn_command(const tf_exec_spec *spec, char *const *envp, pid_t parent,
-                           int out_w, int fail_w, int log_fd, struct timespec *mono0,
+                           int out_w, int fail_w, int err_w, struct timespec *mono0,
                            char *err, size_t errlen)
 {
     spawn_ctx c = {
         .parent = parent, .argv = spec->argv, .envp = envp, .cwd = spec->cwd,
-        .out_w = out_w, .fail_w = fail_w, .log_fd = log_fd,
+        .out_w = out_w, .fail_w = fail_w, .err_w = err_w,
     };
     c.cands = exec_candidates(spec->argv[0]);
     c.script_argv = script_argv_of(spec->argv);
@@ -556,8 +527,8 @@ static void exec_destroy(tf_exec *e)
     close_fd(&e->pidfd);
     close_fd(&e->out_fd);
     close_fd(&e->fail_fd);
-    close_fd(&e->log_fd);
-    free(e->log_path);
+    close_fd(&e->err_fd);
+    tf_buf_free(&e->tail);
     free(e->argv0);
     free(e->cwd);
     free(e->chunk);
@@ -566,6 +537,7 @@ static void exec_destroy(tf_exec *e)
     tf_buf_free(&e->last);
     free(e->res_json);
     free(e->res_error);
+    free(e->res_output);
     free(e);
 }
 
@@ -587,7 +559,7 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
     tf_exec *e = calloc(1, sizeof *e);
     if (!e)
         return TF_ENOMEM;
-    e->pidfd = e->out_fd = e->fail_fd = e->log_fd = -1;
+    e->pidfd = e->out_fd = e->fail_fd = e->err_fd = -1;
     e->is_cmd = spec->fn == NULL;
     e->start = spec->now;
     e->last_now = spec->now;
@@ -600,7 +572,7 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
     if (e->is_cmd) {
         e->argv0 = dup_opt(spec->argv[0], &oom);
         e->cwd = dup_opt(spec->cwd, &oom);
-        e->log_path = dup_opt(spec->log_path, &oom);
+        e->tail_cap = spec->output_cap;
         if (!oom && !(envp = build_env(spec->env)))
             oom = 1;
     }
@@ -612,19 +584,14 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
 
     int p[2] = {-1, -1};       /* result / stdout pipe */
     int f[2] = {-1, -1};       /* exec-error pipe */
-    if (e->is_cmd && spec->log_path) {
-        e->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (e->log_fd < 0) {
-            set_err(err, errlen, "cannot open log '%s': %s", spec->log_path, strerror(errno));
-            goto fail;
-        }
-        log_header(e, spec);
-    }
-    if (pipe2(p, O_CLOEXEC) != 0 || (e->is_cmd && pipe2(f, O_CLOEXEC) != 0)) {
+    int q[2] = {-1, -1};       /* command: stderr pipe */
+    if (pipe2(p, O_CLOEXEC) != 0
+        || (e->is_cmd && (pipe2(f, O_CLOEXEC) != 0 || pipe2(q, O_CLOEXEC) != 0))) {
         set_err(err, errlen, "cannot create a pipe: %s", strerror(errno));
         goto fail;
     }
-    if (set_nonblock(p[0]) != 0 || (f[0] >= 0 && set_nonblock(f[0]) != 0)) {
+    if (set_nonblock(p[0]) != 0 || (f[0] >= 0 && set_nonblock(f[0]) != 0)
+        || (q[0] >= 0 && set_nonblock(q[0]) != 0)) {
         set_err(err, errlen, "cannot set up a pipe: %s", strerror(errno));
         goto fail;
     }
@@ -632,7 +599,7 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
     pid_t parent = getpid();
     pid_t pid;
     if (e->is_cmd) {
-        pid = spawn_command(spec, envp, parent, p[1], f[1], e->log_fd, &e->mono0, err, errlen);
+        pid = spawn_command(spec, envp, parent, p[1], f[1], q[1], &e->mono0, err, errlen);
         if (pid < 0)
             goto fail;
     } else {
@@ -661,10 +628,11 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
     if (f[1] >= 0)
         close(f[1]);
     e->fail_fd = f[0];
+    if (q[1] >= 0)
+        close(q[1]);
+    e->err_fd = q[0];
     e->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     e->have_pidfd = e->pidfd >= 0;
-    if (!e->is_cmd)
-        close_fd(&e->log_fd);
     *out = e;
     return TF_OK;
 
@@ -675,6 +643,8 @@ fail:
             close(p[i]);
         if (f[i] >= 0)
             close(f[i]);
+        if (q[i] >= 0)
+            close(q[i]);
     }
     exec_destroy(e);
     return TF_EIO;
@@ -698,6 +668,12 @@ int tf_exec_pollfds(const tf_exec *e, struct pollfd *fds, int max)
     }
     if (e->out_fd >= 0 && n < max) {
         fds[n].fd = e->out_fd;
+        fds[n].events = POLLIN;
+        fds[n].revents = 0;
+        n++;
+    }
+    if (e->err_fd >= 0 && n < max) {
+        fds[n].fd = e->err_fd;
         fds[n].events = POLLIN;
         fds[n].revents = 0;
         n++;
@@ -760,11 +736,34 @@ static void line_end(tf_exec *e)
     e->cur_over = 0;
 }
 
-/* Command stdout bytes: tee to the log, track the last non-empty line. */
+/*
+ * Command output bytes (either stream) into the tail: the buffer holds at
+ * most 2 * tail_cap bytes and slides the latest tail_cap to its front when
+ * full, so keeping the tail costs O(1) per byte whatever the output size.
+ * Memory for it is taken only once the command writes something.
+ */
+static void take_output(tf_exec *e, const char *p, size_t n)
+{
+    e->out_total += n;
+    if (!e->tail_cap || !n)
+        return;
+    if (n >= e->tail_cap) {
+        p += n - e->tail_cap;
+        n = e->tail_cap;
+        tf_buf_reset(&e->tail);
+    } else if (e->tail.len + n > 2 * e->tail_cap) {
+        size_t keep = e->tail_cap - n; /* < tail_cap <= tail.len here */
+        memmove(e->tail.data, e->tail.data + e->tail.len - keep, keep);
+        e->tail.len = keep;
+    }
+    if (tf_buf_append(&e->tail, p, n) != 0)
+        tf_buf_reset(&e->tail); /* out of memory: the output is lost, not the execution */
+}
+
+/* Command stdout bytes: into the tail, track the last non-empty line. */
 static void take_stdout(tf_exec *e, const char *p, size_t n)
 {
-    if (e->log_fd >= 0 && !e->log_err[0] && write_all(e->log_fd, p, n) != 0)
-        log_failed(e, errno);
+    take_output(e, p, n);
     while (n) {
         const char *nl = memchr(p, '\n', n);
         size_t seg = nl ? (size_t)(nl - p) : n;
@@ -790,26 +789,35 @@ static void take_result(tf_exec *e, const char *p, size_t n)
  * Read what is available on the output pipe, at most max_reads chunks
  * (0 = until EAGAIN). Closes it at EOF.
  */
-static void drain(tf_exec *e, int max_reads)
+static void drain_fd(tf_exec *e, int *fd, int max_reads)
 {
-    for (int i = 0; e->out_fd >= 0 && (max_reads == 0 || i < max_reads); i++) {
-        ssize_t r = read(e->out_fd, e->chunk, TF_EXEC_CHUNK);
+    for (int i = 0; *fd >= 0 && (max_reads == 0 || i < max_reads); i++) {
+        ssize_t r = read(*fd, e->chunk, TF_EXEC_CHUNK);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                close_fd(&e->out_fd); /* a broken pipe ends the stream */
+                close_fd(fd); /* a broken pipe ends the stream */
             return;
         }
         if (r == 0) {
-            close_fd(&e->out_fd);
+            close_fd(fd);
             return;
         }
-        if (e->is_cmd)
+        if (fd == &e->err_fd)
+            take_output(e, e->chunk, (size_t)r);
+        else if (e->is_cmd)
             take_stdout(e, e->chunk, (size_t)r);
         else
             take_result(e, e->chunk, (size_t)r);
     }
+}
+
+/* Both output pipes (see drain_fd). */
+static void drain(tf_exec *e, int max_reads)
+{
+    drain_fd(e, &e->out_fd, max_reads);
+    drain_fd(e, &e->err_fd, max_reads);
 }
 
 /* ---- building the result ---------------------------------------------- */
@@ -1035,6 +1043,44 @@ static void finish_command(tf_exec *e)
     set_json(e, canon);
 }
 
+/*
+ * The kept output as text for the store: the latest tail_cap bytes, a
+ * sequence cut at the front dropped, invalid UTF-8 and NUL as U+FFFD (so
+ * it is valid text in every engine). Out of memory keeps nothing.
+ */
+static void output_text(tf_exec *e)
+{
+    e->res.output_total = e->out_total;
+    e->res.output_truncated = e->out_total > (e->tail.len < e->tail_cap ? e->tail.len : e->tail_cap);
+    if (!e->tail.len)
+        return;
+    const unsigned char *p = (const unsigned char *)e->tail.data;
+    size_t n = e->tail.len;
+    if (n > e->tail_cap) {
+        p += n - e->tail_cap;
+        n = e->tail_cap;
+    }
+    if (e->res.output_truncated)
+        for (int k = 0; k < 3 && n && (*p & 0xc0) == 0x80; k++) {
+            p++;
+            n--;
+        }
+    tf_buf clean = TF_BUF_INIT;
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad;) {
+        size_t k = utf8_seq(p + i, n - i);
+        bad = k ? tf_buf_append(&clean, p + i, k) : tf_buf_append(&clean, "\xef\xbf\xbd", 3);
+        i += k ? k : 1;
+    }
+    tf_buf_free(&e->tail);
+    if (bad) {
+        tf_buf_free(&clean);
+        return;
+    }
+    e->res_output = tf_buf_take(&clean, NULL);
+    e->res.output = e->res_output;
+}
+
 /* The child is reaped: collect the rest of the output, clean the group, decide. */
 static void finish(tf_exec *e)
 {
@@ -1045,10 +1091,12 @@ static void finish(tf_exec *e)
     (void)kill(-e->pid, SIGKILL);
     drain(e, 64);
     close_fd(&e->out_fd);
+    close_fd(&e->err_fd);
     close_fd(&e->pidfd);
     if (e->is_cmd)
         line_end(e); /* a final line without a newline */
-    close_fd(&e->log_fd);
+    if (e->is_cmd)
+        output_text(e);
 
     e->res.duration = mono_since(&e->mono0);
     if (e->lost) {
@@ -1128,11 +1176,6 @@ void tf_exec_terminate(tf_exec *e, double now)
     (void)kill(-e->pid, SIGTERM);
     if (e->kill_at == 0 || e->kill_at > now + TF_EXEC_GRACE)
         e->kill_at = now + TF_EXEC_GRACE;
-}
-
-const char *tf_exec_log_error(const tf_exec *e)
-{
-    return e && e->log_err[0] ? e->log_err : NULL;
 }
 
 void tf_exec_free(tf_exec *e)

@@ -2,9 +2,10 @@
  * exec.h - one execution in a child process (owned by exec.c).
  *
  * C works: fork; the child runs the function and sends the canonical JSON
- * result (or an error) back over a pipe, then _exit()s. Commands: fork +
- * execvp without a shell; stdout is read by the parent (teed to the log
- * file, last line kept as the result), stderr goes straight to the log.
+ * result (or an error) back over a pipe, then _exit()s. Commands: a
+ * vfork-style spawn and execve without a shell; stdout and stderr are two
+ * pipes the parent reads (the last stdout line is the result; the latest
+ * output_cap bytes of both are kept as the output tail). No file is written.
  * Every child leads its own process group (timeouts and stops kill the
  * whole group) and dies with the parent (PR_SET_PDEATHSIG). stdio is
  * flushed before fork so buffered output is never written twice. The
@@ -14,6 +15,7 @@
 #define TF_EXEC_H
 
 #include <poll.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "tickflow.h"
@@ -25,11 +27,9 @@ typedef struct tf_exec_spec {
     void *fn_user;          /* C work: its user pointer */
     const cJSON *args;      /* C work: the argument set passed to fn */
     char *const *argv;      /* command: NULL-terminated, placeholders already filled */
-    char *const *log_argv;  /* command: argv as the log header shows it (ignored arguments
-                               redacted), or NULL for argv */
     char *const *env;       /* command: NULL-terminated NAME=value set over the inherited environment, or NULL */
     const char *cwd;        /* command: working folder or NULL */
-    const char *log_path;   /* command: log file for stdout+stderr (created 0600, appended), or NULL */
+    size_t output_cap;      /* command: keep at most this many of the latest output bytes; 0 keeps none */
     double timeout;         /* seconds; 0 = none. Past it: SIGTERM to the group, SIGKILL 2 s later */
     double now;             /* epoch seconds at start (the app clock) */
 } tf_exec_spec;
@@ -42,6 +42,10 @@ typedef struct tf_exec_result {
     int exit_code;          /* exit status, or -1 if killed */
     int term_signal;        /* signal that ended it, or 0 */
     double duration;        /* seconds from start to reap */
+    const char *output;     /* command: the latest output_cap bytes of stdout and stderr as read, as
+                               UTF-8 text (an invalid byte or NUL becomes U+FFFD), or NULL if none */
+    uint64_t output_total;  /* command: bytes the execution wrote in all */
+    int output_truncated;   /* command: 1 when output holds only the latest output_cap of them */
 } tf_exec_result;
 
 /*
@@ -70,13 +74,6 @@ const tf_exec_result *tf_exec_result_of(const tf_exec *e);
 
 /* Ask the whole group to stop (SIGTERM now, SIGKILL after the grace). Keep stepping to reap. */
 void tf_exec_terminate(tf_exec *e, double now);
-
-/*
- * Command: the first failure to write the log file ("cannot write log
- * '<path>': <reason>"), or NULL. The execution itself goes on regardless;
- * the caller decides whether to surface it. Owned by the tf_exec.
- */
-const char *tf_exec_log_error(const tf_exec *e);
 
 /* Kill the group (SIGKILL), reap, free. Accepts NULL. */
 void tf_exec_free(tf_exec *e);

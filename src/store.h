@@ -130,6 +130,10 @@ typedef struct tf_finish {
     double backoff;         /* the work's first backoff in seconds */
     double result_at;       /* SUCCEEDED: the cache clock at the end (max_age counts from it) */
     int keep_result;        /* FAILED/INTERRUPTED: keep the last good result (stale-if-error) */
+    const char *output;     /* the tail of the execution's output (UTF-8 text), or NULL: stored with the attempt */
+    uint64_t output_total;  /* bytes the execution wrote in all */
+    int output_truncated;   /* 1: output holds only the latest TF_OUTPUT_MAX of them */
+    int output_captured;    /* 1: a command whose output was captured (output_total recorded, 0 too) */
 } tf_finish;
 
 /*

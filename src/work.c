@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -146,7 +145,6 @@ static void running_free(tf_app *app, tf_running *r)
     if (r->pgid > 0)
         tf_reaper_forget(&app->reaper, r->pgid);
     free(r->args_json);
-    free(r->log_path);
     free(r->error);
     free(r->stale_json);
     cJSON_Delete(r->result);
@@ -271,6 +269,8 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         .duration = res ? res->duration : 0,
         .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
         .result_at = tf_app_cache_now(app), .keep_result = keeps_stale(w),
+        .output = res ? res->output : NULL, .output_total = res ? res->output_total : 0,
+        .output_truncated = res ? res->output_truncated : 0, .output_captured = !w->fn && res,
     };
     r->done = 1;
     if (app->nlive)
@@ -297,7 +297,7 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         r->error = strdup(f.error);
     }
     /* a failed refresh says that its last good result is still served (stale) */
-    emit_end(app, w, r->key, r->args_json, ok, r->error, f.duration, r->attempt, r->log_path,
+    emit_end(app, w, r->key, r->args_json, ok, r->error, f.duration, r->attempt, NULL,
              !ok && !interrupted && r->failures + 1 > w->opts.retries, !ok && r->stale_json);
     return TF_OK;
 }
@@ -478,24 +478,6 @@ void tf_running_stop_all(tf_app *app)
 
 /* ---- starting one execution ------------------------------------------------ */
 
-/* "<log_dir>/<work>/<key16>-<history_id>.log", creating folders 0700. */
-static char *log_path_for(tf_app *app, const tf_work *w, const char *key, int64_t history_id)
-{
-    if (mkdir(app->log_dir, 0700) != 0 && errno != EEXIST)
-        return NULL;
-    size_t n = strlen(app->log_dir) + strlen(w->name) + 64;
-    char *p = malloc(n);
-    if (!p)
-        return NULL;
-    snprintf(p, n, "%s/%s", app->log_dir, w->name);
-    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-        free(p);
-        return NULL;
-    }
-    snprintf(p, n, "%s/%s/%.16s-%lld.log", app->log_dir, w->name, key, (long long)history_id);
-    return p;
-}
-
 /* Environment additions of a command: the work's env, TICKFLOW_ARGS, TICKFLOW_KEY. */
 static char **command_env(const tf_work *w, const char *args_json, const char *key)
 {
@@ -520,30 +502,6 @@ fail:
 }
 
 /*
- * The argv of w for the log header: placeholders of ignored arguments
- * (tf_work_opts.ignore) show "(ignored)" instead of their value, which
- * must never be written anywhere. *out is owned by the caller.
- */
-static int redacted_argv(const tf_work *w, const cJSON *args, char ***out, char *err, size_t errlen)
-{
-    cJSON *copy = cJSON_Duplicate(args, 1);
-    if (!copy)
-        return TF_ENOMEM;
-    for (char **name = w->ignore; name && *name; name++)
-        if (cJSON_GetObjectItemCaseSensitive(copy, *name)) {
-            cJSON *mark = cJSON_CreateString("(ignored)");
-            if (!mark || !cJSON_ReplaceItemInObjectCaseSensitive(copy, *name, mark)) {
-                cJSON_Delete(mark);
-                cJSON_Delete(copy);
-                return TF_ENOMEM;
-            }
-        }
-    int rc = tf_command_argv(w, copy, out, err, errlen);
-    cJSON_Delete(copy);
-    return rc;
-}
-
-/*
  * Start the execution of a claimed call. On TF_OK *out holds it. A command
  * whose placeholders cannot be filled is reported as TF_EINPUT with the
  * reason in err (the call then fails; the scheduler goes on).
@@ -563,7 +521,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     r->failures = c->failures;
     r->last_renew = tf_app_now(app);
     r->args_json = strdup(app->canon.data);
-    char **argv = NULL, **env = NULL, **log_argv = NULL;
+    char **argv = NULL, **env = NULL;
     int rc = r->args_json ? TF_OK : TF_ENOMEM;
     cJSON *empty = NULL;
     tf_exec_spec spec = {.timeout = w->opts.timeout, .now = r->last_renew};
@@ -588,18 +546,10 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
         if (rc == TF_OK && !(env = command_env(w, env_args, key)))
             rc = TF_ENOMEM;
         tf_buf_free(&full);
-        if (rc == TF_OK && w->opts.ignore && args)
-            rc = redacted_argv(w, args, &log_argv, err, errlen);
-        if (rc == TF_OK && !(r->log_path = log_path_for(app, w, key, c->history_id))) {
-            snprintf(err, errlen, "cannot create log folder '%s/%s': %s", app->log_dir, w->name,
-                     strerror(errno));
-            rc = TF_EIO;
-        }
         spec.argv = argv;
-        spec.log_argv = log_argv;
         spec.env = env;
         spec.cwd = w->cwd;
-        spec.log_path = r->log_path;
+        spec.output_cap = TF_OUTPUT_MAX; /* stored with the attempt at its end */
     }
     /* The watchdog starts with the first execution: all-cached runs never fork. */
     if (rc == TF_OK && app->reaper.fd < 0 && tf_reaper_start(&app->reaper) != 0) {
@@ -610,7 +560,6 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
         rc = tf_exec_start(&spec, &r->exec, err, errlen);
     cJSON_Delete(empty);
     tf_strv_free(argv);
-    tf_strv_free(log_argv);
     tf_strv_free(env);
     if (rc != TF_OK) {
         if (rc == TF_ENOMEM)
@@ -623,8 +572,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     tf_reaper_watch(&app->reaper, pid);
     /* Only for a takeover after our death (the watchdog kills the group
        first); a failure here must not fail a call whose child already runs. */
-    (void)tf_store_exec_started_later(app->store, c->history_id, (long)pid, (long)pid,
-                                      r->log_path);
+    (void)tf_store_exec_started_later(app->store, c->history_id, (long)pid, (long)pid, NULL);
     *out = r;
     return TF_OK;
 }
@@ -768,7 +716,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
     if (app->on_event) {
         (r->stale_json ? tf_app_emit_stale : tf_app_emit)(app, w, out->key, r->args_json, "started",
                                                           NULL, 0, c->attempt,
-                                                          previous_args(app, w, out->key), r->log_path);
+                                                          previous_args(app, w, out->key), NULL);
         remember_args(w, out->key, r->args_json);
     }
     if (w->opts.parallel) {
@@ -884,10 +832,10 @@ static int report_running(tf_app *app, tf_running *r, tf_call *out)
         app->tick_busy = 1;
         if (r->stale_json && serve_stale(app, r->stale_json, out) == TF_OK) {
             tf_app_emit_stale(app, r->work, r->key, r->args_json, "running", NULL, 0, r->attempt,
-                              NULL, r->log_path);
+                              NULL, NULL);
             return TF_OK;
         }
-        tf_app_emit(app, r->work, r->key, r->args_json, "running", NULL, 0, r->attempt, NULL, r->log_path);
+        tf_app_emit(app, r->work, r->key, r->args_json, "running", NULL, 0, r->attempt, NULL, NULL);
         return TF_OK;
     }
     report_done(app, r, out);

@@ -1,15 +1,13 @@
 /*
  * gc.c - tickflow gc: delete settled calls that finished more than a
- * duration ago, their history, and the old execution logs beside the
- * database.
+ * duration ago and their history, which holds their output. gc deletes
+ * no file: executions write none (their output is stored with the
+ * attempt), and files under <db>.logs written by an older tickflow are
+ * left for their owner to remove.
  */
-#include <dirent.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "tickflow.h"
 #include "cli.h"
@@ -18,7 +16,8 @@ static void gc_usage(FILE *to)
 {
     fputs("usage: tickflow gc [--db PATH] --older-than DURATION [--dry-run] [--yes] [--json]\n\n"
           "Delete settled calls (succeeded, failed, interrupted) that finished more\n"
-          "than DURATION ago, and their history. Running calls are never touched.\n\n"
+          "than DURATION ago, and their history with the output it holds. Running\n"
+          "calls are never touched, and no file is deleted.\n\n"
           "options:\n"
           "  --db PATH              database (default $TICKFLOW_DB, else ./tickflow.db)\n"
           "  --older-than DURATION  a positive whole number and a unit: s, m, h, d or w\n"
@@ -44,55 +43,6 @@ static int gc_pick(const tf_call_row *r, void *user)
     if (!strcmp(r->status, "running") || !r->finished_at || strcmp(r->finished_at, g->cutoff) >= 0)
         return 0;
     return tf_cli_rows_add(r, g->out);
-}
-
-/* Delete "*.log" files directly under dir last written before `before`; count them. */
-static long prune_log_folder(const char *dir, double before)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    long n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len < 5 || strcmp(de->d_name + len - 4, ".log"))
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
-            && (double)st.st_mtime < before && unlinkat(dirfd(d), de->d_name, 0) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
-/*
- * gc also removes old execution logs: every .log file in "<db>.logs/WORK" last
- * written before the cutoff (a running execution's log is being written,
- * so it is never that old). Returns how many files went.
- */
-static long prune_logs(const char *db_path, double before)
-{
-    char root[4096], sub[4096 + 256];
-    if ((size_t)snprintf(root, sizeof root, "%s.logs", db_path) >= sizeof root)
-        return 0;
-    DIR *d = opendir(root);
-    if (!d)
-        return 0;
-    long n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
-            continue;
-        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", root, de->d_name) < sizeof sub)
-            n += prune_log_folder(sub, before);
-    }
-    closedir(d);
-    return n;
 }
 
 int cmd_gc(int argc, char **argv)
@@ -144,7 +94,6 @@ int cmd_gc(int argc, char **argv)
     tf_cli_iso(before, cutoff);
     tf_cli_rows rs = {0};
     int64_t count = 0;
-    long logs = 0;
     if (dry || ask) {
         gc_scan g = {cutoff, &rs};
         ex = tf_cli_listed("gc", app, tf_calls_list(app, NULL, gc_pick, &g), rs.oom);
@@ -158,10 +107,6 @@ int cmd_gc(int argc, char **argv)
         int rc = tf_calls_gc(app, before, &count);
         if (rc != TF_OK)
             ex = tf_cli_lib_fail("gc", app, rc);
-        else
-            logs = tf_db_is_server(tf_cli_db_path(db, NULL))
-                       ? prune_logs("tickflow", before) /* the default ./tickflow.logs */
-                       : prune_logs(tf_cli_db_path(db, NULL), before);
     }
     if (!ex && json) {
         ex = tf_cli_print_json("gc", tf_cli_count_doc(dry, count, dry ? &rs : NULL));
@@ -172,8 +117,8 @@ int cmd_gc(int argc, char **argv)
             printf("would delete %lld call%s finished before %s\n", (long long)count,
                    count == 1 ? "" : "s", cutoff);
         } else {
-            printf("deleted %lld call%s finished before %s, and %ld log file%s\n",
-                   (long long)count, count == 1 ? "" : "s", cutoff, logs, logs == 1 ? "" : "s");
+            printf("deleted %lld call%s finished before %s\n", (long long)count,
+                   count == 1 ? "" : "s", cutoff);
         }
         ex = tf_cli_flush_out("gc");
     }

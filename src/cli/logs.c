@@ -1,11 +1,17 @@
 /*
- * logs.c - tickflow logs: copy the log file of a call's last execution
- * (or of attempt N) to standard output, byte for byte.
+ * logs.c - tickflow logs: the output of a call's last execution (or of
+ * attempt N), read from the database (the latest TF_OUTPUT_MAX bytes are
+ * stored with each attempt), so it works on any host that opens the
+ * database. Attempts recorded before the output moved into the database
+ * name a log file instead: it is copied byte for byte, opened without
+ * following a symlink.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tickflow.h"
 #include "cli.h"
@@ -13,22 +19,26 @@
 static void logs_usage(FILE *to)
 {
     fputs("usage: tickflow logs [--db PATH] [--attempt N] KEY-PREFIX\n\n"
-          "Copy the log file of the last execution (or of attempt N) of the one call\n"
-          "whose key starts with KEY-PREFIX to standard output, byte for byte.\n"
-          "Command works write a log per execution; C works keep none.\n\n"
+          "Print the output (standard output and error) of the last execution, or of\n"
+          "attempt N, of the one call whose key starts with KEY-PREFIX. The database\n"
+          "keeps the last 64 KiB of each execution of a command work (a note on\n"
+          "standard error says when earlier output was cut); C works keep none.\n\n"
           "options:\n"
           "  --db PATH     database (default $TICKFLOW_DB, else ./tickflow.db)\n"
           "  --attempt N   the log of attempt N (1 is the first execution)\n"
           "  -h, --help    show this help\n\n"
-          "exit codes: 0 ok; 1 no such call, attempt or log; 2 usage; 4 database error;\n"
-          "  5 the log file is missing or unreadable\n", to);
+          "exit codes: 0 ok; 1 no such call or attempt, no output recorded, or still\n"
+          "  running; 2 usage; 4 database error; 5 an older attempt's log file is missing\n", to);
 }
 
 /* Copy the file at path to stdout. Returns an exit code (message printed). */
 static int copy_file(const char *path)
 {
-    FILE *in = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *in = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!in) {
+        if (fd >= 0)
+            close(fd);
         tf_cli_err("logs: cannot open log file '%s': %s", path, strerror(errno));
         return TF_EXIT_IO;
     }
@@ -100,12 +110,27 @@ int cmd_logs(int argc, char **argv)
         } else if (!a) {
             tf_cli_err("logs: call %.12s (work %s) has never executed", key, rs.v[0].work);
             ex = TF_EXIT_FAILED;
-        } else if (!a->log_path) {
-            tf_cli_err("logs: attempt %d of call %.12s (work %s) has no log file"
-                       " (only command works write one)", a->attempt, key, rs.v[0].work);
+        } else if (a->output || a->output_bytes >= 0) {
+            size_t n = a->output ? strlen(a->output) : 0;
+            if (n && fwrite(a->output, 1, n, stdout) != n) {
+                tf_cli_err("logs: cannot write standard output: %s", strerror(errno));
+                ex = TF_EXIT_IO;
+            } else {
+                ex = tf_cli_flush_out("logs");
+            }
+            if (!ex && a->output_truncated)
+                tf_cli_err("logs: note: attempt %d wrote %lld bytes; only the last %zu are kept",
+                           a->attempt, (long long)a->output_bytes, n);
+        } else if (a->log_path) {
+            ex = copy_file(a->log_path); /* recorded by an older tickflow */
+        } else if (a->status && !strcmp(a->status, "running")) {
+            tf_cli_err("logs: attempt %d of call %.12s (work %s) is running: its output is"
+                       " stored when it ends", a->attempt, key, rs.v[0].work);
             ex = TF_EXIT_FAILED;
         } else {
-            ex = copy_file(a->log_path);
+            tf_cli_err("logs: attempt %d of call %.12s (work %s) has no output recorded"
+                       " (only command works keep it)", a->attempt, key, rs.v[0].work);
+            ex = TF_EXIT_FAILED;
         }
     }
     tf_cli_hist_free(&h);

@@ -111,6 +111,7 @@ static void hist_row_free(tf_history_row *r)
     free_str(r->runner_host);
     free_str(r->error);
     free_str(r->log_path);
+    free_str(r->output);
 }
 
 void tf_cli_hist_free(tf_cli_hist *h)
@@ -138,6 +139,7 @@ int tf_cli_hist_add(const tf_history_row *r, void *user)
     c.runner_host = copy_str(r->runner_host, &oom);
     c.error = copy_str(r->error, &oom);
     c.log_path = copy_str(r->log_path, &oom);
+    c.output = copy_str(r->output, &oom);
     if (oom) {
         hist_row_free(&c);
         h->oom = 1;
@@ -234,6 +236,8 @@ cJSON *tf_cli_hist_json(const tf_history_row *h)
     tf_cli_add_num_or_null(o, "signal", h->term_signal, h->term_signal <= 0);
     add_str(o, "error", h->error);
     add_str(o, "log_path", h->log_path);
+    tf_cli_add_num_or_null(o, "output_bytes", (double)h->output_bytes, h->output_bytes < 0);
+    cJSON_AddBoolToObject(o, "output_truncated", h->output_truncated);
     return o;
 }
 

@@ -15,7 +15,7 @@ static void show_usage(FILE *to)
     fputs("usage: tickflow show [--db PATH] [--json] KEY-PREFIX\n\n"
           "Show the one call whose key starts with KEY-PREFIX (at least 4 hex digits):\n"
           "work, version, full key, status, attempts, times, duration, canonical\n"
-          "arguments, result, last error, log file, and every execution attempt\n"
+          "arguments, result, last error, where the last output is, and every execution attempt\n"
           "(status, start, duration, runner host:pid, exit code or signal, error).\n"
           "A prefix shared by several calls is refused with the candidates listed.\n\n"
           "options:\n"
@@ -25,6 +25,28 @@ static void show_usage(FILE *to)
           "  -h, --help  show this help\n\n"
           "exit codes: 0 ok; 1 no call or several calls match; 2 usage; 4 database error\n",
           to);
+}
+
+/* Where the last attempt's output is: the database (size), a file of an older version, or none. */
+static void log_text(const tf_call_row *r, const tf_cli_hist *h, char *out, size_t len)
+{
+    const tf_history_row *a = h->n ? &h->v[h->n - 1] : NULL;
+    if (!a)
+        snprintf(out, len, "-");
+    else if (a->log_path)
+        snprintf(out, len, "%.300s", a->log_path);
+    else if (a->output_bytes > 0 && a->output_truncated)
+        snprintf(out, len, "in the database: the last %zu of %lld bytes (tickflow logs %.12s)",
+                 a->output ? strlen(a->output) : 0, (long long)a->output_bytes, r->args_sha256);
+    else if (a->output_bytes > 0)
+        snprintf(out, len, "in the database: %lld bytes (tickflow logs %.12s)",
+                 (long long)a->output_bytes, r->args_sha256);
+    else if (a->output_bytes == 0)
+        snprintf(out, len, "- (printed nothing)");
+    else if (a->status && !strcmp(a->status, "running"))
+        snprintf(out, len, "- (kept by the runner, stored when the attempt ends)");
+    else
+        snprintf(out, len, "-");
 }
 
 static void print_call(const tf_call_row *r, const tf_cli_hist *h)
@@ -48,7 +70,9 @@ static void print_call(const tf_call_row *r, const tf_cli_hist *h)
     printf("args      %s\n", tf_cli_or_dash(r->args_json));
     printf("result    %s\n", r->result_json ? r->result_json : "-");
     printf("error     %s\n", tf_cli_or_dash(r->error));
-    printf("log       %s\n", tf_cli_or_dash(r->log_path));
+    char log[400];
+    log_text(r, h, log, sizeof log);
+    printf("log       %s\n", log);
     printf("history:\n");
     if (h->n == 0) {
         printf("  (no attempts)\n");

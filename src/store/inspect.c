@@ -284,6 +284,9 @@ int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user)
         h.term_signal = (int)q_col_int64(s, q, 10);
         h.error = q_col_text(s, q, 11);
         h.log_path = q_col_text(s, q, 12);
+        h.output = q_col_text(s, q, 13);
+        h.output_bytes = q_col_null(s, q, 14) ? -1 : q_col_int64(s, q, 14);
+        h.output_truncated = (int)q_col_int64(s, q, 15);
         if (fn && fn(&h, user) != 0)
             break;
     }

@@ -165,7 +165,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'",
     [ST_FINISH_HIST] =
         "UPDATE history SET status = $3::text, finished_at = $4::text, duration = $5::float8,"
-        " exit_code = $6::integer, signal = $7::integer, error = $8::text"
+        " exit_code = $6::integer, signal = $7::integer, error = $8::text,"
+        " output = $9::text, output_bytes = $10::bigint, output_truncated = $11::integer"
         " WHERE id = $1::bigint AND call_id = $2::bigint",
     [ST_HIST_ERROR] = "UPDATE history SET error = $2::text WHERE id = $1::bigint",
     [ST_LIST] =
@@ -180,7 +181,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ORDER BY id DESC LIMIT 6",
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
-        " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path"
+        " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
+        " output, output_bytes, output_truncated"
         " FROM history WHERE call_id = $1::bigint ORDER BY attempt, id",
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD

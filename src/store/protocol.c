@@ -920,6 +920,12 @@ static int record_finish(tf_store *s, const tf_finish *f, double now, int *fence
     else
         q_null(s, q, 7);
     q_text(s, q, 8, f->outcome == TF_OUT_SUCCEEDED ? NULL : f->error);
+    q_text(s, q, 9, f->output);
+    if (f->output_captured)
+        q_int64(s, q, 10, (int64_t)f->output_total);
+    else
+        q_null(s, q, 10); /* a C work, or an end without a child: no output recorded */
+    q_int64(s, q, 11, f->output_truncated != 0);
     int src = q_step(s, q, "record the end of an attempt");
     if (!q_wrote(src))
         rc = src;
@@ -991,6 +997,7 @@ static void drop_pending(tf_store *s)
     for (size_t i = 0; i < s->npend; i++) {
         free((char *)s->pend[i].f.result_json);
         free((char *)s->pend[i].f.error);
+        free((char *)s->pend[i].f.output);
         free(s->pend[i].log_path);
     }
     s->npend = 0;
@@ -1057,9 +1064,12 @@ static int tf_store_finish_later_once(tf_store *s, const tf_finish *f)
     op->at = at;
     op->f.result_json = f->result_json ? strdup(f->result_json) : NULL;
     op->f.error = f->error ? strdup(f->error) : NULL;
-    if ((f->result_json && !op->f.result_json) || (f->error && !op->f.error)) {
+    op->f.output = f->output ? strdup(f->output) : NULL;
+    if ((f->result_json && !op->f.result_json) || (f->error && !op->f.error)
+        || (f->output && !op->f.output)) {
         free((char *)op->f.result_json);
         free((char *)op->f.error);
+        free((char *)op->f.output);
         tf_store_set_err(s, "cannot defer the end of a call: out of memory");
         return TF_ENOMEM;
     }

@@ -133,7 +133,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE id = ?1 AND fence = ?2 AND status = 'running'",
     [ST_FINISH_HIST] =
         "UPDATE history SET status = ?3, finished_at = ?4, duration = ?5,"
-        " exit_code = ?6, signal = ?7, error = ?8 WHERE id = ?1 AND call_id = ?2",
+        " exit_code = ?6, signal = ?7, error = ?8, output = ?9, output_bytes = ?10,"
+        " output_truncated = ?11 WHERE id = ?1 AND call_id = ?2",
     [ST_HIST_ERROR] = "UPDATE history SET error = ?2 WHERE id = ?1",
     [ST_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL
@@ -148,7 +149,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ORDER BY id DESC LIMIT 6",
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
-        " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path"
+        " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
+        " output, output_bytes, output_truncated"
         " FROM history WHERE call_id = ?1 ORDER BY attempt, id",
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD

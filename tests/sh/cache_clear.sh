@@ -205,8 +205,8 @@ has_out "^would delete 3 calls finished before "
 expect 0 "$T" gc --db "$db" --older-than 4w --yes --json
 [ "$(js 'j.dry_run + " " + j.count')" = "false 3" ] || fail "gc --json"
 [ "$(q "select count(*) from calls where work = 'boom'")" = 0 ] && [ "$(calls)" = 2 ] || fail "gc"
-[ ! -e "$db.logs/old/a.log" ] || fail "gc kept a 40-day-old log file"
-[ -f "$db.logs/old/b.log" ] || fail "gc deleted a fresh log file"
+# gc deletes rows (their output with them), never a file: these were not written by tickflow
+[ -f "$db.logs/old/a.log" ] && [ -f "$db.logs/old/b.log" ] || fail "gc deleted a file it did not create"
 no_orphans
 expect 0 "$T" gc --db "$db" --older-than 720h --yes
 has_out "^deleted 0 calls"

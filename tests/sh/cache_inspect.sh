@@ -79,7 +79,7 @@ expect 0 "$T" ls --db "$db" --json --work boom
 expect 0 "$T" ls --db "$db" --json --status failed
 [ "$(js 'j.length')" = 5 ] || fail "ls --status failed"
 expect 0 "$T" ls --db "$db" --json --status succeeded --work echo
-[ "$(js 'j.length + " " + j.every(c => c.work === "echo" && c.log_path !== null)')" = "2 true" ] \
+[ "$(js 'j.length + " " + j.every(c => c.work === "echo" && c.log_path === null)')" = "2 true" ] \
     || fail "ls --status succeeded --work echo"
 expect 0 "$T" ls --db "$db" --json --work square --status failed
 [ "$(js 'j.length')" = 0 ] || fail "ls: AND of filters"
@@ -151,24 +151,36 @@ expect 2 "$T" show --db "$db" "$p12" "$p12"
 expect 0 "$T" show --help;              has_out '^usage: tickflow show'
 
 # ---- logs -----------------------------------------------------------------------
+# The output is read from the database: no file was written for any execution.
 ekey=$(q "select args_sha256 from calls where work = 'echo' and args_json = '{\"e\":1}'")
-log=$(q "select log_path from history h join calls c on c.id = h.call_id where c.args_sha256 = '$ekey' and c.work = 'echo'")
-[ -f "$log" ] || fail "no log file recorded for echo e=1"
-expect 0 "$T" logs --db "$db" "$(echo "$ekey" | cut -c1-8)"
-cmp -s "$d/out" "$log" || fail "logs: output differs from the log file"
-has_out '^log line for e=1$'
-expect 0 "$T" logs --db "$db" --attempt 1 "$(echo "$ekey" | cut -c1-8)"
-cmp -s "$d/out" "$log" || fail "logs --attempt 1"
-expect 1 "$T" logs --db "$db" --attempt 2 "$(echo "$ekey" | cut -c1-8)"; has_err "has no attempt 2"
-expect 1 "$T" logs --db "$db" "$p12";            has_err "has no log file"
+e8=$(echo "$ekey" | cut -c1-8)
+[ ! -e "$db.logs" ] || fail "executions wrote files under $db.logs"
+[ "$(q "select count(*) from history where log_path is not null")" = 0 ] || fail "a log path was recorded"
+expect 0 "$T" logs --db "$db" "$e8"
+printf 'log line for e=1\nsecond line\n' | cmp -s - "$d/out" || { cat "$d/out"; fail "logs: not the output of e=1"; }
+expect 0 "$T" logs --db "$db" --attempt 1 "$e8"
+printf 'log line for e=1\nsecond line\n' | cmp -s - "$d/out" || fail "logs --attempt 1"
+[ "$(q "select output_bytes || ' ' || output_truncated from history h join calls c on c.id = h.call_id where c.args_sha256 = '$ekey' and c.work = 'echo'")" = "29 0" ] \
+    || fail "output_bytes/output_truncated of e=1"
+expect 0 "$T" show --db "$db" "$e8";             has_out '^log       in the database: 29 bytes (tickflow logs '
+expect 1 "$T" logs --db "$db" --attempt 2 "$e8"; has_err "has no attempt 2"
+expect 1 "$T" logs --db "$db" "$p12";            has_err "has no output recorded (only command works keep it)"
 expect 1 "$T" logs --db "$db" "$amb";            has_err "matches several calls"
 expect 1 "$T" logs --db "$db" "$none"
 expect 2 "$T" logs --db "$db" --attempt 0 "$p12"
 expect 2 "$T" logs --db "$db"
 expect 2 "$T" logs --db "$db" --bogus "$p12"
+# an attempt recorded by an older tickflow names a log file: copied as it is, never through a symlink
+log="$d/old.log"
+printf 'from an old file\n' > "$log"
+q "update history set log_path = '$log', output = NULL, output_bytes = NULL where call_id = (select id from calls where args_sha256 = '$ekey' and work = 'echo')"
+expect 0 "$T" logs --db "$db" "$e8"
+cmp -s "$d/out" "$log" || fail "logs: output differs from the old log file"
+expect 0 "$T" show --db "$db" "$e8";             has_out "^log       $log\$"
+mv "$log" "$d/target.log" && ln -s "$d/target.log" "$log"
+expect 5 "$T" logs --db "$db" "$e8";             has_err "cannot open log file '$log'"
 rm "$log"
-expect 5 "$T" logs --db "$db" "$(echo "$ekey" | cut -c1-8)"
-has_err "cannot open log file '$log'"
+expect 5 "$T" logs --db "$db" "$e8";             has_err "cannot open log file '$log'"
 expect 0 "$T" logs --help;                       has_out '^usage: tickflow logs'
 
 # ---- status -------------------------------------------------------------------------

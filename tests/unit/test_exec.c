@@ -41,7 +41,9 @@ typedef struct outcome {
     double duration;        /* tf_exec_result.duration */
     double wall;            /* seconds run_to_end took */
     pid_t pid;              /* the child (and its process group) */
-    char *log_error;        /* tf_exec_log_error copy or NULL */
+    char *output;           /* tf_exec_result.output copy or NULL */
+    unsigned long long output_total; /* tf_exec_result.output_total */
+    int output_truncated;   /* tf_exec_result.output_truncated */
 } outcome;
 
 static double now_s(void)
@@ -60,7 +62,7 @@ static void outcome_free(outcome *o)
 {
     free(o->json);
     free(o->error);
-    free(o->log_error);
+    free(o->output);
     memset(o, 0, sizeof *o);
 }
 
@@ -110,7 +112,9 @@ static void run_to_end(tf_exec_spec *spec, outcome *o, double limit)
     o->exit_code = r->exit_code;
     o->term_signal = r->term_signal;
     o->duration = r->duration;
-    o->log_error = dup_or_null(tf_exec_log_error(e));
+    o->output = dup_or_null(r->output);
+    o->output_total = r->output_total;
+    o->output_truncated = r->output_truncated;
     assert_int_equal(tf_exec_step(e, now_s()), 1); /* stays ended */
     tf_exec_free(e);
 }
@@ -532,25 +536,18 @@ static void exec__work_stdio_not_duplicated(void **state)
 static void exec__cmd_json_line_canonicalized(void **state)
 {
     (void)state;
-    char dir[64], log[128];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(log, sizeof log, "%s/run.log", dir);
-    const char *argv[] = {"sh", "-c", "echo hello; echo oops >&2; echo '{\"b\":1, \"a\":2}'", NULL};
-    tf_exec_spec spec = {.argv = (char *const *)argv, .log_path = log};
+    /* stderr goes to its own pipe: the result is stdout's last line, and both are in the output */
+    const char *argv[] = {"sh", "-c", "echo hello; sleep 0.05; echo oops >&2; sleep 0.05;"
+                          " echo '{\"b\":1, \"a\":2}'", NULL};
+    tf_exec_spec spec = {.argv = (char *const *)argv, .output_cap = 4096};
     outcome o;
     run_to_end(&spec, &o, 5);
     assert_true(o.ok);
     assert_string_equal(o.json, "{\"a\":2,\"b\":1}");
-    assert_null(o.log_error);
-    char *text = slurp(log);
-    assert_memory_equal(text, "# tickflow: sh -c ", 18);
-    assert_non_null(strstr(text, " started "));
-    assert_non_null(strstr(text, "\nhello\n"));
-    assert_non_null(strstr(text, "oops\n"));
-    assert_non_null(strstr(text, "{\"b\":1, \"a\":2}\n"));
-    free(text);
+    assert_string_equal(o.output, "hello\noops\n{\"b\":1, \"a\":2}\n");
+    assert_int_equal(o.output_total, strlen(o.output));
+    assert_false(o.output_truncated);
     outcome_free(&o);
-    rm_tmpdir(dir);
 }
 
 static void exec__cmd_text_line_is_string(void **state)
@@ -666,27 +663,23 @@ static void exec__cmd_env_replaces_not_duplicates(void **state)
 {
     (void)state;
     /* env(1) prints its environment verbatim: each name must appear once */
-    char dir[64], log[128];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(log, sizeof log, "%s/env.log", dir);
     setenv("TF_EXEC_DUP", "inherited", 1);
-    const char *argv[] = {"env", NULL};
+    const char *argv[] = {"sh", "-c", "echo; env", NULL};
     const char *env[] = {"TF_EXEC_DUP=mine", "TF_EXEC_OTHER=x", NULL};
-    tf_exec_spec spec = {.argv = (char *const *)argv, .env = (char *const *)env, .log_path = log};
+    tf_exec_spec spec = {.argv = (char *const *)argv, .env = (char *const *)env,
+                         .output_cap = 1 << 20};
     outcome o;
     run_to_end(&spec, &o, 5);
     unsetenv("TF_EXEC_DUP");
     assert_true(o.ok);
-    char *text = slurp(log);
+    const char *text = o.output;
     int n = 0;
-    for (char *p = text; (p = strstr(p, "\nTF_EXEC_DUP=")); p++)
+    for (const char *p = text; (p = strstr(p, "\nTF_EXEC_DUP=")); p++)
         n++;
     assert_int_equal(n, 1);
     assert_non_null(strstr(text, "\nTF_EXEC_DUP=mine\n"));
     assert_non_null(strstr(text, "\nTF_EXEC_OTHER=x\n"));
-    free(text);
     outcome_free(&o);
-    rm_tmpdir(dir);
 }
 
 static long max_rss_kb(void)
@@ -699,33 +692,25 @@ static long max_rss_kb(void)
 static void exec__cmd_huge_output_constant_memory(void **state)
 {
     (void)state;
-    char dir[64], log[128];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(log, sizeof log, "%s/huge.log", dir);
     /* one 50 MB line (longer than the 1 MiB cap, but not the last), then the result */
     const char *argv[] = {"sh", "-c",
                     "head -c 50000000 /dev/zero | tr '\\000' x; echo; echo '\"done\"'", NULL};
-    tf_exec_spec spec = {.argv = (char *const *)argv, .log_path = log};
+    tf_exec_spec spec = {.argv = (char *const *)argv, .output_cap = 65536};
     long rss0 = max_rss_kb();
     outcome o;
     run_to_end(&spec, &o, 20);
     long rss1 = max_rss_kb();
     assert_true(o.ok);
     assert_string_equal(o.json, "\"done\"");
-    assert_null(o.log_error);
-    struct stat st;
-    assert_int_equal(stat(log, &st), 0);
-    FILE *f = fopen(log, "rb");
-    assert_non_null(f);
-    char head[1024];
-    assert_non_null(fgets(head, sizeof head, f));
-    fclose(f);
-    assert_int_equal((long long)st.st_size, (long long)(strlen(head) + 50000000 + 1 + 7));
+    /* the whole output is counted; only its tail is kept */
+    assert_int_equal(o.output_total, 50000000 + 1 + 7);
+    assert_true(o.output_truncated);
+    assert_int_equal(strlen(o.output), 65536);
+    assert_string_equal(o.output + 65536 - 10, "xx\n\"done\"\n");
     if (getenv("TF_EXEC_VERBOSE"))
         fprintf(stderr, "huge output: %.2f s, max rss %ld -> %ld KiB\n", o.wall, rss0, rss1);
     assert_true(rss1 - rss0 < 16 * 1024); /* growth under 16 MiB for 50 MB of output */
     outcome_free(&o);
-    rm_tmpdir(dir);
 }
 
 static void exec__cmd_last_line_too_long(void **state)
@@ -828,47 +813,63 @@ static void exec__free_kills_running(void **state)
     tf_exec_free(NULL);
 }
 
-static void exec__log_file_mode_and_append(void **state)
+/*
+ * The output tail: no file is written (a planted file or symlink is never
+ * touched), a silent command keeps nothing, a long output keeps its latest
+ * output_cap bytes (a UTF-8 sequence cut at the front is dropped), invalid
+ * UTF-8 and NUL become U+FFFD, and two executions never share an output.
+ */
+static void exec__output_tail_kept_in_memory(void **state)
 {
     (void)state;
-    char dir[64], log[128];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(log, sizeof log, "%s/m.log", dir);
-    mode_t old = umask(022);
-    const char *argv1[] = {"echo", "one", NULL};
-    const char *argv2[] = {"echo", "two", NULL};
-    tf_exec_spec s1 = {.argv = (char *const *)argv1, .log_path = log};
-    tf_exec_spec s2 = {.argv = (char *const *)argv2, .log_path = log};
     outcome o;
-    run_to_end(&s1, &o, 5);
-    outcome_free(&o);
-    run_to_end(&s2, &o, 5);
-    umask(old);
+    const char *quiet[] = {"true", NULL};
+    tf_exec_spec s0 = {.argv = (char *const *)quiet, .output_cap = 100};
+    run_to_end(&s0, &o, 5);
     assert_true(o.ok);
-    assert_string_equal(o.json, "\"two\"");
+    assert_null(o.output);
+    assert_int_equal(o.output_total, 0);
+    assert_false(o.output_truncated);
     outcome_free(&o);
-    struct stat st;
-    assert_int_equal(stat(log, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    char *text = slurp(log);
-    char *one = strstr(text, "\none\n"), *two = strstr(text, "\ntwo\n");
-    assert_non_null(one);
-    assert_non_null(two);
-    assert_true(one < two);
-    free(text);
-    rm_tmpdir(dir);
-}
 
-static void exec__log_open_failure_is_start_error(void **state)
-{
-    (void)state;
-    const char *argv[] = {"true", NULL};
-    tf_exec_spec spec = {.argv = (char *const *)argv, .log_path = "/nonexistent/tf/x.log", .now = now_s()};
-    tf_exec *e = (tf_exec *)&spec; /* must be reset to NULL */
-    char err[256];
-    assert_int_equal(tf_exec_start(&spec, &e, err, sizeof err), TF_EIO);
-    assert_null(e);
-    assert_string_equal(err, "cannot open log '/nonexistent/tf/x.log': No such file or directory");
+    /* 150 lines of "NNN\u00e9\n" (6 bytes each): the last 100 bytes cut inside a line */
+    const char *many[] = {"sh", "-c", "i=100; while [ $i -lt 250 ]; do printf '%d\\303\\251\\n' $i;"
+                          " i=$((i + 1)); done", NULL};
+    tf_exec_spec s1 = {.argv = (char *const *)many, .output_cap = 100};
+    run_to_end(&s1, &o, 5);
+    assert_true(o.ok);
+    assert_int_equal(o.output_total, 150 * 6);
+    assert_true(o.output_truncated);
+    /* 100 bytes = 16 lines (96) + the last 4 bytes of line 233: "3\xc3\xa9\n" */
+    assert_memory_equal(o.output, "3\xc3\xa9\n234\xc3\xa9\n", 10);
+    assert_int_equal(strlen(o.output), 100);
+    assert_string_equal(o.output + 100 - 6, "249\xc3\xa9\n");
+    outcome_free(&o);
+
+    /* a tail starting inside a sequence drops the continuation bytes */
+    const char *cut[] = {"printf", "\xc3\xa9" "abc", NULL};
+    tf_exec_spec s2 = {.argv = (char *const *)cut, .output_cap = 4};
+    run_to_end(&s2, &o, 5);
+    assert_string_equal(o.output, "abc");
+    assert_true(o.output_truncated);
+    outcome_free(&o);
+
+    const char *bin[] = {"printf", "a\\000b\\377c", NULL};
+    tf_exec_spec s3 = {.argv = (char *const *)bin, .output_cap = 100};
+    run_to_end(&s3, &o, 5);
+    assert_string_equal(o.output, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c");
+    assert_int_equal(o.output_total, 5);
+    outcome_free(&o);
+
+    /* no cap: the output is counted, not kept */
+    const char *echo[] = {"echo", "one", NULL};
+    tf_exec_spec s4 = {.argv = (char *const *)echo};
+    run_to_end(&s4, &o, 5);
+    assert_null(o.output);
+    assert_int_equal(o.output_total, 4);
+    assert_true(o.output_truncated);
+    assert_string_equal(o.json, "\"one\"");
+    outcome_free(&o);
 }
 
 static void exec__no_fd_leak(void **state)
@@ -973,8 +974,7 @@ int main(void)
         cmocka_unit_test(exec__cmd_background_grandchild_does_not_block),
         cmocka_unit_test(exec__cmd_terminate_escalates_to_kill),
         cmocka_unit_test(exec__free_kills_running),
-        cmocka_unit_test(exec__log_file_mode_and_append),
-        cmocka_unit_test(exec__log_open_failure_is_start_error),
+        cmocka_unit_test(exec__output_tail_kept_in_memory),
         cmocka_unit_test(exec__no_fd_leak),
         cmocka_unit_test(exec__parent_death_kills_child),
     };
