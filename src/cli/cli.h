@@ -47,6 +47,7 @@ int cmd_gc(int argc, char **argv);      /* gc.c */
 int cmd_status(int argc, char **argv);  /* status.c */
 int cmd_stats(int argc, char **argv);   /* stats.c */
 int cmd_metrics(int argc, char **argv); /* metrics.c */
+int cmd_check(int argc, char **argv);   /* check.c */
 
 /* ---- metrics.c: what run writes to --metrics-file ------------------------ */
 
