@@ -1,4 +1,4 @@
--- 0002-output.sql - an execution's output lives with its attempt (tickflow_schema.version 2).
+-- 0003-output.sql - an execution's output lives with its attempt (tickflow_schema.version 3).
 --
 -- The same columns as schema/sqlite/0005-output.sql (read its comment): the
 -- latest TF_OUTPUT_MAX bytes of a command's standard output and error, as
