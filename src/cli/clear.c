@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tickflow.h"
@@ -13,7 +14,7 @@
 static void clear_usage(FILE *to)
 {
     fputs("usage: tickflow clear [--db PATH] (--work W | --key PREFIX | --args JSON |\n"
-          "                      --status S | --before DATE | --all)...\n"
+          "                      --status S | --before DATE | --all)... [--ignore NAME]...\n"
           "                      [--dry-run] [--yes] [--json]\n\n"
           "Delete recorded calls (and their history) so they run again. Selectors\n"
           "combine with AND; at least one is required. A call running under a live\n"
@@ -25,6 +26,9 @@ static void clear_usage(FILE *to)
           "  --key PREFIX    the one call whose key starts with PREFIX (4+ hex digits;\n"
           "                  a prefix shared by several calls is refused)\n"
           "  --args JSON     calls whose argument set is JSON (canonicalized and hashed)\n"
+          "  --ignore NAME   with --args: leave the top-level member NAME out of the key,\n"
+          "                  as a work with \"ignore\": [NAME] does (repeatable); the\n"
+          "                  audit row records the arguments without it\n"
           "  --status S      calls in status S: running, succeeded, failed, interrupted\n"
           "  --before DATE   calls created before DATE (YYYY-MM-DD or ISO-8601)\n"
           "  --all           every call\n"
@@ -45,6 +49,7 @@ int cmd_clear(int argc, char **argv)
         {"work", required_argument, NULL, 'w'},
         {"key", required_argument, NULL, 'k'},
         {"args", required_argument, NULL, 'a'},
+        {"ignore", required_argument, NULL, 'i'},
         {"status", required_argument, NULL, 's'},
         {"before", required_argument, NULL, 'b'},
         {"all", no_argument, NULL, 'A'},
@@ -57,6 +62,8 @@ int cmd_clear(int argc, char **argv)
     const char *db = NULL, *key = NULL;
     tf_filter f = {0};
     char before[32], args_key[65];
+    const char *args_text = NULL, *ignore[33] = {NULL};
+    size_t nignore = 0, args_at = 0;
     tf_cli_sel s = {{0}, 0, 0};
     int dry = 0, yes = 0, json = 0, c;
     optind = 1;
@@ -78,19 +85,17 @@ int cmd_clear(int argc, char **argv)
             key = optarg;
             tf_cli_sel_add(&s, "--key", optarg);
             break;
-        case 'a': {
-            if (f.args_sha256)
+        case 'a':
+            if (args_text)
                 return tf_cli_misuse(clear_usage, "clear: --args given twice");
-            tf_error err;
-            int rc = tf_hash_text(optarg, strlen(optarg), args_key, &err);
-            if (rc != TF_OK) {
-                tf_cli_err("clear: --args: %s", rc == TF_EINPUT ? err.msg : tf_strerror(rc));
-                return tf_cli_exit_for(rc);
-            }
-            f.args_sha256 = args_key;
-            tf_cli_sel_add(&s, "--args", optarg);
+            args_text = optarg; /* hashed once the --ignore names are known */
+            args_at = s.len;    /* its place in the audit selector */
             break;
-        }
+        case 'i':
+            if (!*optarg || nignore == 32)
+                return tf_cli_misuse(clear_usage, "clear: --ignore wants a member name (at most 32)");
+            ignore[nignore++] = optarg;
+            break;
         case 's':
             if (f.status)
                 return tf_cli_misuse(clear_usage, "clear: --status given twice");
@@ -121,6 +126,42 @@ int cmd_clear(int argc, char **argv)
     }
     if (optind < argc)
         return tf_cli_misuse(clear_usage, "clear: unexpected argument '%s'", argv[optind]);
+    if (nignore && !args_text)
+        return tf_cli_misuse(clear_usage, "clear: --ignore goes with --args");
+    if (args_text) {
+        /* the key as the work computes it; ignored members (secrets) stay out of the audit row */
+        tf_error err;
+        cJSON *tree = NULL;
+        char *canon = NULL;
+        int rc = nignore ? tf_parse_text(args_text, strlen(args_text), &tree, &err)
+                         : tf_hash_text(args_text, strlen(args_text), args_key, &err);
+        if (rc == TF_OK && nignore)
+            rc = tf_hash_tree_ignoring(tree, ignore, args_key, &err);
+        if (rc == TF_OK && nignore)
+            rc = tf_canon_tree_ignoring(tree, ignore, &canon, NULL, &err);
+        cJSON_Delete(tree);
+        if (rc != TF_OK) {
+            tf_cli_err("clear: --args: %s", rc == TF_EINPUT ? err.msg : tf_strerror(rc));
+            return tf_cli_exit_for(rc);
+        }
+        f.args_sha256 = args_key;
+        /* the selector as typed, with --args (without ignored members) in its place */
+        tf_cli_sel piece = {{0}, 0, 0};
+        tf_cli_sel_add(&piece, "--args", canon ? canon : args_text);
+        for (size_t i = 0; i < nignore; i++)
+            tf_cli_sel_add(&piece, "--ignore", ignore[i]);
+        free(canon);
+        char joined[sizeof s.text];
+        const char *rest = s.text + args_at;
+        int n = snprintf(joined, sizeof joined, "%.*s%s%s%s%s", (int)args_at, s.text,
+                         args_at ? " " : "", piece.text, !args_at && *rest ? " " : "", rest);
+        if (n < 0 || (size_t)n >= sizeof joined) {
+            memcpy(joined + sizeof joined - 4, "...", 4); /* a cut selector, as tf_cli_sel_add cuts */
+            s.cut = 1;
+        }
+        memcpy(s.text, joined, sizeof joined);
+        s.len = strlen(s.text);
+    }
     if (!f.work && !key && !f.args_sha256 && !f.status && !f.before && !f.all)
         return tf_cli_misuse(clear_usage, "clear: say what to clear: --work, --key, --args, --status,"
                       " --before or --all");

@@ -3,7 +3,8 @@
 # args runs once; rotating TOKEN runs nothing again; the command still gets
 # the token ({token} placeholder and TICKFLOW_ARGS), and the token is
 # nowhere in the database (main file, -wal), the log folder or the --json
-# output. `tickflow hash --ignore token` gives the key `ls` shows.
+# output. `tickflow hash --ignore token` gives the key `ls` shows, and
+# `tickflow clear --args ... --ignore token` selects that call.
 set -u
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -42,6 +43,18 @@ key=$(echo '{"url":"https://example.invalid/a","token":"anything"}' | "$TF_BIN" 
 grep -q "\"key\":\"$key\"" ls.json || { cat ls.json; echo "$key"; fail "hash --ignore differs from ls"; }
 [ "$(echo '{"url":"https://example.invalid/a","token":"x"}' | "$TF_BIN" canon --ignore token)" = \
   '{"url":"https://example.invalid/a"}' ] || fail "canon --ignore"
+
+# clear --args --ignore token selects the call by the same key, and its
+# audit row in 'clears' holds the arguments without the token.
+A='{"url":"https://example.invalid/a","token":"tok-Charlie-789"}'
+"$TF_BIN" clear --db t.db --args "$A" --dry-run --json > c0.json || fail "clear without --ignore"
+grep -q '"count":0' c0.json || { cat c0.json; fail "the token was part of clear's key"; }
+"$TF_BIN" clear --db t.db --args "$A" --ignore token --yes --json > c1.json || fail "clear --ignore"
+grep -q '"count":1' c1.json || { cat c1.json; fail "clear --args --ignore did not find the call"; }
+sel=$(sqlite3 t.db 'SELECT selector FROM clears ORDER BY id DESC LIMIT 1')
+[ "$sel" = "--args '{\"url\":\"https://example.invalid/a\"}' --ignore token" ] || fail "audit selector: $sel"
+grep -l tok-Charlie t.db t.db-wal 2>/dev/null && fail "clear stored the token"
+"$TF_BIN" clear --db t.db --ignore token --all --yes > /dev/null 2>&1 && fail "--ignore without --args accepted"
 
 # A bad ignore list is refused with its position.
 cat > bad.json <<'P'
