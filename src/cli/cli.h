@@ -167,7 +167,7 @@ double tf_cli_parse_local_datetime(const char *s, int *has_time);
  */
 int tf_cli_date_option(const char *cmd, const char *opt, const char *text, char out[32]);
 
-/* Parse "30d", "12h", "90m", "45s", "2w" into seconds; -1 if invalid. */
+/* Parse a duration ("30d", "12h", "1d2h": tf_duration_parse's grammar) into seconds; -1 if invalid. */
 double tf_cli_parse_duration(const char *text);
 
 /* "1.234s" below a minute (millis; else "12s"), else "1m23s", "2h03m04s"; "-" if sec < 0. */

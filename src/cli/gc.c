@@ -20,8 +20,8 @@ static void gc_usage(FILE *to)
           "calls are never touched, and no file is deleted.\n\n"
           "options:\n"
           "  --db PATH              database (default $TICKFLOW_DB, else ./tickflow.db)\n"
-          "  --older-than DURATION  a positive whole number and a unit: s, m, h, d or w\n"
-          "                         (45s, 90m, 12h, 30d, 2w)\n"
+          "  --older-than DURATION  whole numbers with units s, m, h, d or w, largest\n"
+          "                         first (45s, 90m, 12h, 30d, 2w, 1d12h; at most 100 years)\n"
           "  --dry-run              list what would be deleted; delete nothing\n"
           "  --yes                  do not ask; without it a terminal is asked and a\n"
           "                         non-terminal standard input is refused\n"
@@ -68,7 +68,7 @@ int cmd_gc(int argc, char **argv)
             age = tf_cli_parse_duration(optarg);
             if (age <= 0)
                 return tf_cli_misuse(gc_usage, "gc: --older-than: '%s' is not a duration"
-                              " (a number and s, m, h, d or w: 30d)", optarg);
+                              " (numbers with s, m, h, d or w, largest first: 30d, 1d12h)", optarg);
             break;
         case 'n': dry = 1; break;
         case 'y': yes = 1; break;

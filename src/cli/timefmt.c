@@ -153,27 +153,9 @@ int tf_cli_date_option(const char *cmd, const char *opt, const char *text, char 
 
 double tf_cli_parse_duration(const char *text)
 {
-    const char *p = text;
-    double v = 0;
-    if (*p < '0' || *p > '9')
-        return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        v = v * 10 + (*p - '0');
-        if (v > 1e12)
-            return -1;
-    }
-    double unit;
-    switch (*p) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    case 'w': unit = 7 * 86400; break;
-    default: return -1;
-    }
-    if (p[1] || v <= 0)
-        return -1;
-    return v * unit;
+    /* the library's one grammar (also pipeline max_age): 45s, 12h, 1d2h; at most 100 years */
+    double seconds = 0;
+    return tf_duration_parse(text, &seconds, NULL) == TF_OK ? seconds : -1;
 }
 
 void tf_cli_fmt_duration(double sec, int millis, char out[32])
