@@ -93,13 +93,13 @@ typedef struct tf_running {
 typedef struct tf_memo_entry {
     uint64_t hash;          /* mix of work index and key; 0 = empty slot */
     uint32_t work;          /* work index */
-    char key[64];           /* args_sha256 hex (no NUL) */
-    float duration;         /* seconds of the execution that produced it (time saved per hit) */
-    char *result_json;      /* stored result text, owned */
-    cJSON *result;          /* parsed lazily, owned */
     uint32_t expires;       /* cache-clock second it stops answering (max_age, rounded up), 0: never */
     uint32_t hit_epoch;     /* the evaluation its last hit was counted in (app->hit_epoch) */
-} tf_memo_entry;
+    float duration;         /* seconds of the execution that produced it (time saved per hit) */
+    char key[64];           /* args_sha256 hex (no NUL) */
+    char *result_json;      /* stored result text, owned */
+    cJSON *result;          /* parsed lazily, owned */
+} tf_memo_entry;            /* 104 bytes: what a hit reads and writes sits in the first 24 */
 
 typedef struct tf_memo {
     tf_memo_entry *slots;   /* open addressing, linear probing */
