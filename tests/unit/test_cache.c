@@ -57,6 +57,11 @@ static int teardown(void **state)
     return 0;
 }
 
+static double fixture_clock(void *user)
+{
+    return ((fixture *)user)->now;
+}
+
 static int count_lines(const char *path)
 {
     FILE *fp = fopen(path, "r");
@@ -137,6 +142,13 @@ static void one_tick(tf_app *app)
     lo.max_ticks = 1;
     lo.interval = 0;
     assert_int_equal(tf_loop_run(app, &lo, NULL), TF_OK);
+}
+
+/* tf_calls_list callback: the row's stale flag into *(int *)user. */
+static int remember_stale(const tf_call_row *row, void *user)
+{
+    *(int *)user = row->stale;
+    return 0;
 }
 
 /* ---- durations ------------------------------------------------------------------ */
@@ -234,6 +246,180 @@ static void cache__ignore_needs_an_object(void **state)
     cJSON_Delete(arr);
 }
 
+/* ---- expiry with stale-if-error -------------------------------------------------- */
+
+/* An app on f's database and clock with one work (opts) called by one flow. */
+static tf_app *expiry_app(fixture *f, const tf_work_opts *o, flow_ctx *fc)
+{
+    tf_app *app = NULL;
+    assert_int_equal(tf_app_open(f->db, &app), TF_OK);
+    tf_app_set_clock(app, fixture_clock, f);
+    assert_int_equal(tf_work_new(app, "rates", recording_work, f, o, &fc->work), TF_OK);
+    assert_int_equal(tf_flow_add(app, "f", one_call_flow, fc), TF_OK);
+    return app;
+}
+
+static void cache__max_age_refreshes_and_serves_stale_on_failure(void **state)
+{
+    fixture *f = *state;
+    tf_work_opts o;
+    tf_work_opts_init(&o);
+    assert_int_equal(o.keep_stale, 1);
+    assert_int_equal(tf_duration_parse("1h", &o.max_age, NULL), TF_OK);
+    flow_ctx fc = {0};
+    fc.args = cJSON_Parse("{\"cur\":\"EUR\"}");
+    tf_app *app = expiry_app(f, &o, &fc);
+
+    one_tick(app); /* executes */
+    assert_int_equal(fc.last.status, TF_CALL_SUCCEEDED);
+    assert_int_equal(fc.result_n, 1);
+    f->now += 3599; /* within the hour: the memo answers */
+    one_tick(app);
+    assert_int_equal(fc.last.cached, 1);
+    assert_int_equal(fc.last.stale, 0);
+    assert_int_equal(count_lines(f->counter), 1);
+    f->now += 2; /* past it: runs again, fresh */
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 2);
+    assert_int_equal(fc.last.executed, 1);
+    assert_int_equal(fc.last.stale, 0);
+    assert_int_equal(fc.result_n, 2);
+
+    /* the refresh fails: the last good result answers, stale, with the error */
+    append_line(f->fail, "x");
+    f->now += 3600;
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 3);
+    assert_int_equal(fc.last.status, TF_CALL_SUCCEEDED);
+    assert_int_equal(fc.last.stale, 1);
+    assert_int_equal(fc.result_n, 2);
+    assert_string_equal(fc.error, "planned failure");
+    /* failed for good (no retries): later calls still get it, nothing runs */
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 3);
+    assert_int_equal(fc.last.stale, 1);
+    assert_int_equal(fc.result_n, 2);
+    tf_app_close(app);
+
+    /* another process sees the call as stale, its last good result kept */
+    tf_app *other = NULL;
+    assert_int_equal(tf_app_open(f->db, &other), TF_OK);
+    tf_filter flt = {0};
+    flt.work = "rates";
+    int stale = -1;
+    assert_int_equal(tf_calls_list(other, &flt, remember_stale, &stale), TF_OK);
+    assert_int_equal(stale, 1);
+    tf_app_close(other);
+    cJSON_Delete(fc.args);
+}
+
+static void cache__keep_stale_off_reports_the_failure(void **state)
+{
+    fixture *f = *state;
+    tf_work_opts o;
+    tf_work_opts_init(&o);
+    o.max_age = 60;
+    o.keep_stale = 0;
+    flow_ctx fc = {0};
+    fc.args = cJSON_Parse("{}");
+    tf_app *app = expiry_app(f, &o, &fc);
+    one_tick(app);
+    assert_int_equal(fc.result_n, 1);
+    append_line(f->fail, "x");
+    f->now += 61;
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 2);
+    assert_int_equal(fc.last.status, TF_CALL_FAILED);
+    assert_int_equal(fc.last.stale, 0);
+    assert_null(fc.last.result);
+    tf_app_close(app);
+    cJSON_Delete(fc.args);
+}
+
+/* The cache clock (tf_app_set_cache_now) ages results; leases stay on the app clock. */
+static void cache__cache_clock_moves_expiry(void **state)
+{
+    fixture *f = *state;
+    tf_work_opts o;
+    tf_work_opts_init(&o);
+    o.max_age = 3600;
+    flow_ctx fc = {0};
+    fc.args = cJSON_Parse("{}");
+    tf_app *app = expiry_app(f, &o, &fc);
+    tf_app_set_cache_now(app, 1700000000.0);
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 1);
+    tf_app_set_cache_now(app, 1700000000.0 + 3000);
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 1);
+    tf_app_set_cache_now(app, 1700000000.0 + 3601);
+    one_tick(app);
+    assert_int_equal(count_lines(f->counter), 2);
+    tf_app_close(app);
+    cJSON_Delete(fc.args);
+}
+
+/* ---- hits and time saved ----------------------------------------------------------- */
+
+typedef struct stats_seen {
+    int rows;               /* callbacks */
+    tf_stats_row row;       /* the last one (work pointer not kept) */
+} stats_seen;
+
+static int keep_stats(const tf_stats_row *row, void *user)
+{
+    stats_seen *s = user;
+    s->rows++;
+    s->row = *row;
+    s->row.work = NULL;
+    return 0;
+}
+
+static void cache__hits_counted_per_tick_and_saved_time(void **state)
+{
+    fixture *f = *state;
+    tf_app *app = NULL;
+    assert_int_equal(tf_app_open(f->db, &app), TF_OK);
+    flow_ctx fc = {0};
+    fc.args = cJSON_Parse("{\"a\":1}");
+    assert_int_equal(tf_work_new(app, "w", recording_work, f, NULL, &fc.work), TF_OK);
+    /* three calls of the same arguments per tick: one hit per tick counted */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tf_flow_add(app, "f", one_call_flow, &fc), TF_OK);
+    tf_loop_opts lo;
+    tf_loop_opts_init(&lo);
+    lo.max_ticks = 5;
+    lo.interval = 0;
+    assert_int_equal(tf_loop_run(app, &lo, NULL), TF_OK);
+    assert_int_equal(count_lines(f->counter), 1);
+    stats_seen seen = {0};
+    assert_int_equal(tf_calls_stats(app, "w", 0, keep_stats, &seen), TF_OK);
+    assert_int_equal(seen.rows, 1);
+    assert_int_equal(seen.row.executions, 1);
+    assert_int_equal(seen.row.hits, 4); /* ticks 2..5; tick 1 executed it */
+    assert_true(seen.row.exec_seconds > 0);
+    double diff = seen.row.saved - 4 * seen.row.exec_seconds;
+    assert_true(diff < 1e-5 && diff > -1e-5);
+    assert_int_equal(seen.row.day_hits, 4);
+    assert_int_equal(seen.row.day_executions, 1);
+    /* a day later, the day figures are empty, the totals stay */
+    seen.rows = 0;
+    assert_int_equal(tf_calls_stats(app, NULL, 0, keep_stats, &seen), TF_OK);
+    double later = 0;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        later = (double)ts.tv_sec + 2 * 86400.0;
+    }
+    seen.rows = 0;
+    assert_int_equal(tf_calls_stats(app, "w", later, keep_stats, &seen), TF_OK);
+    assert_int_equal(seen.row.hits, 4);
+    assert_int_equal(seen.row.day_hits, 0);
+    assert_int_equal(seen.row.day_executions, 0);
+    tf_app_close(app);
+    cJSON_Delete(fc.args);
+}
+
 /* ---- content keys of files ----------------------------------------------------- */
 
 static void write_file(const char *path, const char *text)
@@ -310,6 +496,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(cache__ignored_args_reach_the_work_not_the_key, setup, teardown),
         cmocka_unit_test(cache__ignore_needs_an_object),
         cmocka_unit_test_setup_teardown(cache__file_hashed_once_while_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache__max_age_refreshes_and_serves_stale_on_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache__keep_stale_off_reports_the_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache__cache_clock_moves_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache__hits_counted_per_tick_and_saved_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
