@@ -327,6 +327,7 @@ typedef struct tf_loop_opts {
     unsigned max_parallel;  /* at most this many parallel executions at once; 0 = no limit.
                                A parallel call finding every slot taken waits in tf_run
                                until one frees (ended executions are recorded meanwhile) */
+    double lease;           /* seconds a claim lives without renewal (renewed every third); 0 = default 30 */
 } tf_loop_opts;
 
 void tf_loop_opts_init(tf_loop_opts *opts);

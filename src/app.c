@@ -1,6 +1,8 @@
 /*
  * app.c - the application handle: opening the store, registering works and
- * flows, the clock seam, the stop request, decision events, and the
+ * flows, the clock seam (wall time for timestamps and backoff) and the
+ * steady clock (boot time, for timeouts, durations, lease renewal and tick
+ * intervals: it never steps with the wall clock), the stop request, decision events, and the
  * results a tick owns. The per-call logic lives in work.c, the tick loop in
  * loop.c.
  */
@@ -25,6 +27,13 @@ static double real_clock(void)
 double tf_app_now(const tf_app *app)
 {
     return app->clock ? app->clock(app->clock_user) : real_clock();
+}
+
+double tf_app_steady(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Keep a formatted message on the handle and return rc. */
@@ -75,7 +84,8 @@ int tf_app_open(const char *db_path, tf_app **out)
         return TF_ENOMEM;
     *out = app;
     app->wake[0] = app->wake[1] = -1;
-    app->reaper.fd = -1;
+    tf_reaper_init(&app->reaper);
+    app->lease = TF_LEASE_SECONDS;
     if (!db_path || !*db_path)
         return tf_app_fail(app, TF_EINPUT, "no database path given");
     app->db_path = strdup(db_path);

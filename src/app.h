@@ -21,7 +21,7 @@
 /* A table of at most this many calls is read whole on a work's first miss. */
 #define TF_MEMO_PRELOAD_SMALL 200000
 
-/* Seconds a claim lives without renewal; renewed every third of it. */
+/* Seconds a claim lives without renewal by default (tf_loop_opts.lease); renewed every third of it. */
 #define TF_LEASE_SECONDS 30.0
 
 /*
@@ -79,7 +79,8 @@ typedef struct tf_running {
     int64_t history_id;     /* the attempt's history row */
     int attempt;            /* attempt number */
     long long failures;     /* the call's consecutive failures before this claim (tf_claim) */
-    double last_renew;      /* app clock at the last lease renewal */
+    double last_renew;      /* steady clock at the last lease renewal */
+    long long exec_start;   /* start time of the execution's leader (/proc/PID/stat), or 0 */
     int done;               /* finished and recorded; its outcome is below */
     tf_call_status status;  /* when done: SUCCEEDED or FAILED */
     char *error;            /* when done and failed: reason, owned */
@@ -141,6 +142,7 @@ struct tf_app {
     size_t pfds_cap;        /* allocated entries */
     double flush_at;        /* app clock: deferred writes waited long enough (tf_running_wait) */
     unsigned max_parallel;  /* loop option; 0 = no limit */
+    double lease;           /* seconds a claim lives without renewal (loop option, default TF_LEASE_SECONDS) */
     tf_memo memo;           /* succeeded calls seen by this process */
     int until_idle;         /* the loop runs until idle (--once): non-cached calls run once per loop */
     tf_memo once_ok;        /* until_idle: non-cached calls that succeeded in this loop run, with results */
@@ -166,6 +168,8 @@ struct tf_tick {
 double tf_app_now(const tf_app *app);
 /* The clock results are aged on (tf_app_set_cache_now): the app clock plus an offset. */
 double tf_app_cache_now(const tf_app *app);
+/* Seconds on CLOCK_BOOTTIME: the steady clock of timeouts, durations, renewals and tick intervals. */
+double tf_app_steady(void);
 int tf_app_fail(tf_app *app, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int tf_app_flush(tf_app *app);
 /* Add the hits counted in memory to the store (one transaction; nothing to add: no write). */

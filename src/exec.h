@@ -31,7 +31,8 @@ typedef struct tf_exec_spec {
     const char *cwd;        /* command: working folder or NULL */
     size_t output_cap;      /* command: keep at most this many of the latest output bytes; 0 keeps none */
     double timeout;         /* seconds; 0 = none. Past it: SIGTERM to the group, SIGKILL 2 s later */
-    double now;             /* epoch seconds at start (the app clock) */
+    double now;             /* the caller's step clock at start (steady seconds: timeouts, duration) */
+    double wall;            /* epoch seconds at start, for the log header */
 } tf_exec_spec;
 
 /* How an execution ended. Strings owned by the tf_exec. */
@@ -61,7 +62,8 @@ pid_t tf_exec_pid(const tf_exec *e);
 int tf_exec_pollfds(const tf_exec *e, struct pollfd *fds, int max);
 
 /*
- * Do all non-blocking work: read pipes, enforce the timeout against now,
+ * Do all non-blocking work: read pipes, enforce the timeout against now
+ * (the clock of spec->now),
  * reap. Returns 1 once the execution has ended (result available), else 0.
  */
 int tf_exec_step(tf_exec *e, double now);

@@ -46,6 +46,7 @@ static int run_tick(tf_app *app)
     app->tick_busy = 0;
     app->failed = 0;
     int rc = refresh_memo(app);
+    tf_reaper_check(&app->reaper); /* a killed watchdog is replaced before anything starts */
     if (rc == TF_OK)
         rc = tf_running_step_all(app, NULL);
     for (size_t i = 0; rc == TF_OK && i < app->nflows && !app->stop && !app->fatal; i++)
@@ -62,13 +63,13 @@ static int run_tick(tf_app *app)
     return rc;
 }
 
-/* Sleep until `until` (app clock), an execution ends, or a stop request. */
+/* Sleep until `until` (steady clock), an execution ends, or a stop request. */
 static int sleep_until(tf_app *app, double until)
 {
     for (;;) {
         if (app->stop)
             return TF_ESTOPPED;
-        if (tf_app_now(app) >= until)
+        if (tf_app_steady() >= until)
             return TF_OK;
         int finished = 0;
         int rc = tf_running_wait(app, until, 0, &finished); /* flushes first */
@@ -87,14 +88,18 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
         opts = &defaults;
     if (!(opts->interval >= 0))
         return tf_app_fail(app, TF_EINPUT, "tick interval must be >= 0");
+    if (!(opts->lease >= 0))
+        return tf_app_fail(app, TF_EINPUT, "lease must be >= 0 seconds");
     app->max_parallel = opts->max_parallel;
+    if (opts->lease > 0)
+        app->lease = opts->lease;
     app->until_idle = opts->until_idle;
     if (app->until_idle)
         app->hit_epoch++;
     int rc = TF_OK;
     uint64_t ticks = 0;
     for (;;) {
-        double start = tf_app_now(app);
+        double start = tf_app_steady();
         rc = run_tick(app);
         ticks++;
         if (rc != TF_OK)
@@ -119,7 +124,7 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
     }
     /* A normal end waits for what it started, so nothing runs unsupervised. */
     while (rc == TF_OK && tf_running_live(app))
-        rc = sleep_until(app, tf_app_now(app) + 3600);
+        rc = sleep_until(app, tf_app_steady() + 3600);
     if (rc == TF_OK)
         rc = tf_app_flush(app);
     return rc;

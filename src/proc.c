@@ -1,20 +1,90 @@
 /*
- * proc.c - runner identity for the store's claims: host name, pid and the
- * process start time from /proc/PID/stat, and the liveness check the store
- * uses to take over a claim whose runner died on this host.
+ * proc.c - runner identity for the store's claims (host, boot id, PID
+ * namespace, pid, process start time), the liveness check the store uses
+ * to take over a claim whose runner died in our namespace, the boot-time
+ * clock of leases, and the proof required before a dead runner's
+ * execution group is signalled (see proc.h).
  *
- * Linux only (/proc); where /proc is missing the start time is 0 and the
- * liveness check degrades to kill(pid, 0).
+ * Linux only (/proc); where /proc is missing the boot id and namespace are
+ * unknown (every other runner is then judged by its lease), the start time
+ * is 0 and the liveness check degrades to kill(pid, 0).
  */
 #include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Read a small /proc file into buf (NUL-terminated); bytes read, or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + len, size - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0 || (len += (size_t)r) == size - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* The boot id without its newline into out[40], or "" when unreadable. */
+static void read_boot_id(char out[40])
+{
+    char buf[64];
+    out[0] = '\0';
+    if (read_small("/proc/sys/kernel/random/boot_id", buf, sizeof buf) <= 0)
+        return;
+    size_t n = strcspn(buf, "\n");
+    if (n == 0 || n >= 40)
+        return;
+    memcpy(out, buf, n);
+    out[n] = '\0';
+}
+
+/*
+ * The inode of our PID namespace, or 0 when pids cannot be checked here:
+ * also 0 when the /proc mounted is another namespace's (a container
+ * without its own /proc: /proc/self then names another pid than ours, and
+ * /proc/PID would look up the wrong processes).
+ */
+static uint64_t read_pidns(void)
+{
+    char self[32];
+    ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+    if (n <= 0)
+        return 0;
+    self[n] = '\0';
+    char *end;
+    errno = 0;
+    long p = strtol(self, &end, 10);
+    if (errno || *end || p != (long)getpid())
+        return 0;
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) != 0)
+        return 0;
+    return (uint64_t)st.st_ino;
+}
 
 int tf_proc_self(tf_proc_id *id)
 {
@@ -25,11 +95,19 @@ int tf_proc_self(tf_proc_id *id)
             return TF_EIO;
     }
     id->host[sizeof id->host - 1] = '\0';
+    read_boot_id(id->boot);
+    id->pidns = read_pidns();
     id->pid = (long)getpid();
     long long start = 0;
     if (tf_proc_start_time(id->pid, &start) == TF_OK)
         id->start = start;
     return TF_OK;
+}
+
+int tf_proc_same_ns(const tf_proc_id *self, const char *boot, uint64_t pidns)
+{
+    return self->boot[0] && self->pidns && boot && pidns == self->pidns
+           && strcmp(boot, self->boot) == 0;
 }
 
 /*
@@ -73,26 +151,10 @@ int tf_proc_start_time(long pid, long long *start)
     int n = snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     if (pid <= 0 || n < 0 || (size_t)n >= sizeof path)
         return TF_ENOTFOUND;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH ? TF_ENOTFOUND : TF_EIO;
     char buf[1024];
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            /* the process ended between open and read */
-            return e == ESRCH ? TF_ENOTFOUND : TF_EIO;
-        }
-        if (r == 0 || (len += (size_t)r) == sizeof buf - 1)
-            break;
-    }
-    close(fd);
-    buf[len] = '\0';
+    if (read_small(path, buf, sizeof buf) < 0)
+        /* ESRCH: the process ended between open and read */
+        return errno == ENOENT || errno == ESRCH ? TF_ENOTFOUND : TF_EIO;
     char state = '?';
     long long v = 0;
     if (parse_stat(buf, &state, &v) != 0)
@@ -117,4 +179,79 @@ int tf_proc_alive(long pid, long long start)
     if (kill((pid_t)pid, 0) == 0)
         return 1;
     return errno != ESRCH;
+}
+
+double tf_proc_boottime(void)
+{
+    char buf[128];
+    if (read_small("/proc/uptime", buf, sizeof buf) > 0) {
+        /* "12345.67 23456.78": parsed by hand, whatever the locale's decimal point */
+        double v = 0;
+        const char *p = buf;
+        while (*p >= '0' && *p <= '9')
+            v = v * 10 + (*p++ - '0');
+        if (*p == '.') {
+            double scale = 0.1;
+            for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+                v += (*p - '0') * scale;
+        }
+        if (p != buf)
+            return v;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Write what was (not) done to a group into note; returns 0. */
+static int say(char *note, size_t noted, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int say(char *note, size_t noted, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(note, noted, fmt, ap);
+    va_end(ap);
+    if (n < 0 && noted)
+        note[0] = '\0';
+    return 0;
+}
+
+int tf_proc_kill_group(const tf_proc_id *self, const tf_proc_group *g, char *note, size_t noted)
+{
+    long pg = g->pgid;
+    if (pg <= 1)
+        return say(note, noted, "no process group recorded: nothing signalled");
+    if (!tf_proc_same_ns(self, g->boot, g->pidns))
+        return say(note, noted, "not signalled: process group %ld was recorded in another"
+                      " boot or PID namespace, where this pid means another process", pg);
+    if (g->leader_start == 0)
+        return say(note, noted, "not signalled: process group %ld has no recorded start"
+                      " time to prove it", pg);
+    /* Hold the leader while deciding: its pid cannot name another process meanwhile. */
+    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pg, 0);
+    if (pidfd < 0 && errno == ESRCH)
+        return say(note, noted, "process group %ld had already ended: nothing signalled", pg);
+    long long now_start = 0;
+    int rc = tf_proc_start_time(pg, &now_start);
+    int sent = 0;
+    if (rc == TF_ENOTFOUND)
+        say(note, noted, "process group %ld had already ended: nothing signalled", pg);
+    else if (rc != TF_OK || pidfd < 0)
+        say(note, noted, "not signalled: process %ld could not be checked", pg);
+    else if (now_start != g->leader_start)
+        say(note, noted, "not signalled: pid %ld is now another process (started at"
+               " tick %lld, the execution at %lld)", pg, now_start, g->leader_start);
+    else if (getpgid((pid_t)pg) != (pid_t)pg)
+        say(note, noted, "not signalled: process %ld no longer leads its group", pg);
+    else if (kill(-(pid_t)pg, SIGKILL) == 0) {
+        sent = 1;
+        say(note, noted, "killed process group %ld left by the dead runner", pg);
+    } else {
+        int e = errno;
+        say(note, noted, "cannot signal process group %ld: %s", pg, strerror(e));
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    return sent;
 }

@@ -1,25 +1,45 @@
 /*
  * proc.h - who is running (owned by proc.c): the identity a runner writes
- * on its claims (host name, pid, process start time) and the check "is the
- * process with this pid and this start time still alive on this host".
+ * on its claims and the only judgements of processes tickflow makes from
+ * it: "is this runner alive" and "may this process group be signalled".
  *
- * The start time is field 22 of /proc/PID/stat (clock ticks since boot);
- * together with the pid it names one process even after the pid is reused.
+ * Identity: host name (for people), boot id (/proc/sys/kernel/random/
+ * boot_id: one kernel run), PID namespace (inode of /proc/self/ns/pid), pid
+ * and process start time (field 22 of /proc/PID/stat, clock ticks since
+ * boot). A pid means something only inside one PID namespace of one boot,
+ * so a runner is judged by pid only when boot id and namespace are ours
+ * (tf_proc_same_ns); anywhere else only its lease can tell.
+ *
+ * Boot time (tf_proc_boottime) is the clock of leases between runners of
+ * one boot: it never steps with the wall clock (NTP, a resumed VM, a clock
+ * set by hand) and it counts the time a machine was suspended.
  */
 #ifndef TF_PROC_H
 #define TF_PROC_H
+
+#include <stdint.h>
+#include <stddef.h>
 
 #include "tickflow.h"
 
 /* One process on one host. */
 typedef struct tf_proc_id {
     char host[256];         /* gethostname(), NUL-terminated (truncated if longer) */
-    long pid;               /* process id */
+    char boot[40];          /* boot id (a UUID), or "" when /proc does not say */
+    uint64_t pidns;         /* inode of the PID namespace, or 0 when unknown */
+    long pid;               /* process id, in pidns */
     long long start;        /* /proc/PID/stat field 22, or 0 if unknown */
 } tf_proc_id;
 
 /* Fill id with the calling process's identity. TF_OK or TF_EIO (no host name). */
 int tf_proc_self(tf_proc_id *id);
+
+/*
+ * 1 when a runner recorded with this boot id and PID namespace shares
+ * self's: its pid can be looked up here. An unknown boot or namespace (""
+ * or 0, on either side) never matches.
+ */
+int tf_proc_same_ns(const tf_proc_id *self, const char *boot, uint64_t pidns);
 
 /*
  * The start time of process pid. TF_OK with *start set; TF_ENOTFOUND if no
@@ -30,10 +50,39 @@ int tf_proc_start_time(long pid, long long *start);
 
 /*
  * 1 if a process with this pid and (when start != 0) this start time is
- * alive on this host, else 0. When /proc cannot tell, falls back to
+ * alive in our PID namespace, else 0. When /proc cannot tell, falls back to
  * kill(pid, 0) and answers "alive" unless the pid certainly does not exist,
- * so a doubt never lets a live runner's claim be taken over.
+ * so a doubt never lets a live runner's claim be taken over. Only
+ * meaningful for a runner tf_proc_same_ns() accepted.
  */
 int tf_proc_alive(long pid, long long start);
+
+/*
+ * Seconds since boot, counting suspend (CLOCK_BOOTTIME), read from
+ * /proc/uptime so that a process under a faked clock (LD_PRELOAD
+ * libfaketime) still agrees with the others; clock_gettime(CLOCK_BOOTTIME)
+ * when /proc is missing. Comparable only between processes of one boot.
+ */
+double tf_proc_boottime(void);
+
+/*
+ * What a dead runner's execution group was recorded as (history row).
+ */
+typedef struct tf_proc_group {
+    long pgid;              /* process group = pid of its leader, or 0 */
+    long long leader_start; /* the leader's start time as recorded, or 0 */
+    const char *boot;       /* the runner's boot id, or NULL */
+    uint64_t pidns;         /* the runner's PID namespace, or 0 */
+} tf_proc_group;
+
+/*
+ * SIGKILL the group g only if it provably still is that execution: same
+ * boot and PID namespace as self, the leader alive (held through a pidfd
+ * while deciding) with the recorded start time. Returns 1 when signalled,
+ * 0 when not; note (noted bytes, always NUL-terminated) says which and why,
+ * for the history row. Never signals on a doubt.
+ */
+int tf_proc_kill_group(const tf_proc_id *self, const tf_proc_group *g,
+                       char *note, size_t noted);
 
 #endif

@@ -3,12 +3,13 @@
  * the list of live execution process groups and SIGKILLs them when the
  * scheduler is gone (see reaper.h for why).
  *
- * Protocol: the scheduler writes fixed 8-byte records {op, pgid} to a pipe
- * (writes this small are atomic). The watchdog leaves the scheduler's
- * session (terminal signals are the scheduler's to handle), keeps only the
- * pipe open, and waits for records, end-of-file (the scheduler exited or
- * was killed: the kernel closes its end), or SIGHUP (its parent-death
- * signal, for the case where a forked C work still holds the pipe open).
+ * Protocol: the scheduler sends fixed 8-byte records {op, pgid} over a
+ * SOCK_SEQPACKET socket pair (one record per packet), with MSG_NOSIGNAL.
+ * The watchdog leaves the scheduler's session (terminal signals are the
+ * scheduler's to handle), keeps only the socket open, and waits for
+ * records, end-of-file (the scheduler exited or was killed: the kernel
+ * closes its end), or SIGHUP (its parent-death signal, for the case where
+ * a forked C work still holds the socket open).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,7 +70,7 @@ static void watchdog(int rfd, pid_t parent)
         if (!(fds[0].revents & (POLLIN | POLLHUP)))
             continue;
         int32_t rec[2];
-        ssize_t got = read(rfd, rec, sizeof rec);
+        ssize_t got = recv(rfd, rec, sizeof rec, 0);
         if (got == (ssize_t)sizeof rec)
             apply(rec[0], rec[1], groups, &n);
         else if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
@@ -80,12 +82,18 @@ kill_all:
     _exit(0);
 }
 
+void tf_reaper_init(tf_reaper *r)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+}
+
 int tf_reaper_start(tf_reaper *r)
 {
     r->pid = 0;
     r->fd = -1;
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) != 0)
         return -1;
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -116,25 +124,108 @@ int tf_reaper_start(tf_reaper *r)
     return 0;
 }
 
-static void send_record(tf_reaper *r, int32_t op, pid_t pgid)
+/* Send one record; 0, or -1 with errno set (EPIPE when the watchdog is gone). */
+static int send_record(tf_reaper *r, int32_t op, pid_t pgid)
 {
-    if (r->fd < 0 || pgid <= 1)
-        return;
+    if (r->fd < 0) {
+        errno = EPIPE;
+        return -1;
+    }
     int32_t rec[2] = {op, (int32_t)pgid};
     ssize_t w;
     do
-        w = write(r->fd, rec, sizeof rec);
+        w = send(r->fd, rec, sizeof rec, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
+    return w == (ssize_t)sizeof rec ? 0 : -1;
 }
 
-void tf_reaper_watch(tf_reaper *r, pid_t pgid)
+/* The dead watchdog's remains: close our end, reap it if it has ended. */
+static void bury(tf_reaper *r)
 {
-    send_record(r, OP_WATCH, pgid);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    if (r->pid > 0)
+        while (waitpid(r->pid, NULL, WNOHANG) < 0 && errno == EINTR)
+            ;
+    r->pid = 0;
 }
 
-void tf_reaper_forget(tf_reaper *r, pid_t pgid)
+/*
+ * Start a new watchdog and tell it every live group; counted as a restart
+ * when one had been running. 0, or -1 (errno set).
+ */
+static int restart(tf_reaper *r, int had_one)
 {
-    send_record(r, OP_FORGET, pgid);
+    bury(r);
+    if (tf_reaper_start(r) != 0)
+        return -1;
+    r->restarts += had_one != 0;
+    for (size_t i = 0; i < r->ngroups; i++) {
+        if (send_record(r, OP_WATCH, r->groups[i]) != 0) {
+            int e = errno;
+            bury(r);
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Send a record; a watchdog found gone is restarted (it then knows every group). */
+static int tell(tf_reaper *r, int32_t op, pid_t pgid)
+{
+    if (send_record(r, op, pgid) == 0)
+        return 0;
+    if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN && r->fd >= 0)
+        return -1;
+    return restart(r, r->fd >= 0);
+}
+
+int tf_reaper_watch(tf_reaper *r, pid_t pgid)
+{
+    if (pgid <= 1)
+        return 0;
+    if (r->ngroups == r->capgroups) {
+        size_t cap = r->capgroups ? r->capgroups * 2 : 16;
+        pid_t *g = realloc(r->groups, cap * sizeof *g);
+        if (!g)
+            return -1;
+        r->groups = g;
+        r->capgroups = cap;
+    }
+    r->groups[r->ngroups++] = pgid;
+    return tell(r, OP_WATCH, pgid);
+}
+
+int tf_reaper_forget(tf_reaper *r, pid_t pgid)
+{
+    if (pgid <= 1)
+        return 0;
+    for (size_t i = 0; i < r->ngroups; i++) {
+        if (r->groups[i] == pgid) {
+            r->groups[i] = r->groups[--r->ngroups];
+            break;
+        }
+    }
+    /* a dead watchdog that forgets is replaced only when groups remain to guard */
+    if (send_record(r, OP_FORGET, pgid) == 0 || !r->ngroups)
+        return 0;
+    return restart(r, r->fd >= 0);
+}
+
+int tf_reaper_check(tf_reaper *r)
+{
+    if (r->pid <= 0)
+        return 0;
+    pid_t w;
+    do
+        w = waitpid(r->pid, NULL, WNOHANG);
+    while (w < 0 && errno == EINTR);
+    if (w == 0)
+        return 0; /* alive */
+    r->pid = 0; /* reaped, or not our child any more */
+    return restart(r, 1) == 0 ? 1 : -1;
 }
 
 void tf_reaper_stop(tf_reaper *r)
@@ -147,4 +238,7 @@ void tf_reaper_stop(tf_reaper *r)
             ;
     }
     r->pid = 0;
+    free(r->groups);
+    r->groups = NULL;
+    r->ngroups = r->capgroups = 0;
 }

@@ -19,6 +19,7 @@
 
 #include "app.h"
 #include "json.h"
+#include "proc.h"
 
 /* Outcome texts kept for the duration of the tick (tf_call.error). */
 static const char *keep_text(tf_app *app, const char *text)
@@ -179,13 +180,19 @@ size_t tf_running_live(const tf_app *app)
     return app->nlive;
 }
 
+/* The steady time at which r's lease is renewed next. */
+static double renew_due(const tf_app *app, const tf_running *r)
+{
+    return r->last_renew + app->lease / 3;
+}
+
 static void renew_if_due(tf_app *app, tf_running *r, double now)
 {
-    if (now - r->last_renew < TF_LEASE_SECONDS / 3 && now >= r->last_renew)
+    if (now < renew_due(app, r) && now >= r->last_renew)
         return;
     r->last_renew = now;
     /* A lost lease is not fatal here: the fenced finish will say so. */
-    tf_store_renew(app->store, r->call_id, r->fence, TF_LEASE_SECONDS);
+    tf_store_renew(app->store, r->call_id, r->fence, app->lease);
 }
 
 /* Whether w keeps its last good result through a refresh (max_age with keep_stale). */
@@ -315,7 +322,7 @@ static int outcome_kept_elsewhere(const tf_running *r)
 /* Step every parallel execution; finished ones are recorded. */
 int tf_running_step_all(tf_app *app, int *finished)
 {
-    double now = tf_app_now(app);
+    double now = tf_app_steady();
     int rc = TF_OK;
     for (size_t i = 0; i < app->nrunning;) {
         tf_running *r = app->running[i];
@@ -353,7 +360,7 @@ int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadli
         double d = tf_exec_deadline(r->exec);
         if (d > 0 && (*deadline == 0 || d < *deadline))
             *deadline = d;
-        double renew = r->last_renew + TF_LEASE_SECONDS / 3;
+        double renew = renew_due(app, r);
         if (*deadline == 0 || renew < *deadline)
             *deadline = renew;
     }
@@ -361,7 +368,7 @@ int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadli
 }
 
 /*
- * Wait until `until` (app clock), an execution ends, a stop request, or
+ * Wait until `until` (steady clock), an execution ends, a stop request, or
  * the earliest deadline of a live execution, whichever comes first, then
  * step every execution (the ended ones are recorded). The poll set covers
  * every live execution. flush_grace: commit the store's deferred writes
@@ -372,7 +379,7 @@ int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadli
  */
 int tf_running_wait(tf_app *app, double until, int flush_grace, int *finished)
 {
-    double now = tf_app_now(app);
+    double now = tf_app_steady();
     if (tf_store_pending(app->store)) {
         if (!flush_grace || now >= app->flush_at) {
             int rc = tf_app_flush(app);
@@ -419,11 +426,11 @@ int tf_running_wait(tf_app *app, double until, int flush_grace, int *finished)
  */
 static int wait_for_slot(tf_app *app)
 {
-    app->flush_at = tf_app_now(app) + TF_FLUSH_GRACE;
+    app->flush_at = tf_app_steady() + TF_FLUSH_GRACE;
     while (app->nlive >= app->max_parallel) {
         if (app->stop)
             return tf_app_fail(app, TF_ESTOPPED, "stopped");
-        int rc = tf_running_wait(app, tf_app_now(app) + 3600, 1, NULL);
+        int rc = tf_running_wait(app, tf_app_steady() + 3600, 1, NULL);
         if (rc != TF_OK)
             return rc; /* the message is set */
     }
@@ -449,7 +456,7 @@ static void wait_some(tf_app *app, struct pollfd *fds, int n, double timeout_s)
 /* Stop every parallel execution, wait for them and record them interrupted. */
 void tf_running_stop_all(tf_app *app)
 {
-    double now = tf_app_now(app);
+    double now = tf_app_steady();
     for (size_t i = 0; i < app->nrunning; i++)
         if (!app->running[i]->done)
             tf_exec_terminate(app->running[i]->exec, now);
@@ -458,7 +465,7 @@ void tf_running_stop_all(tf_app *app)
         double deadline = 0;
         int n = tf_running_poll_fds(app, fds, 128, &deadline);
         size_t live = 0;
-        now = tf_app_now(app);
+        now = tf_app_steady();
         for (size_t i = 0; i < app->nrunning; i++) {
             tf_running *r = app->running[i];
             if (r->done)
@@ -519,12 +526,12 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     r->history_id = c->history_id;
     r->attempt = c->attempt;
     r->failures = c->failures;
-    r->last_renew = tf_app_now(app);
+    r->last_renew = tf_app_steady();
     r->args_json = strdup(app->canon.data);
     char **argv = NULL, **env = NULL;
     int rc = r->args_json ? TF_OK : TF_ENOMEM;
     cJSON *empty = NULL;
-    tf_exec_spec spec = {.timeout = w->opts.timeout, .now = r->last_renew};
+    tf_exec_spec spec = {.timeout = w->opts.timeout, .now = r->last_renew, .wall = tf_app_now(app)};
     if (rc == TF_OK && w->fn) {
         if (!args)
             args = empty = cJSON_CreateObject();
@@ -569,7 +576,10 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     }
     pid_t pid = tf_exec_pid(r->exec);
     r->pgid = pid; /* every execution leads its own process group */
-    tf_reaper_watch(&app->reaper, pid);
+    /* the leader's start time proves the group to a later takeover (proc.h); 0 if it already ended */
+    if (tf_proc_start_time(pid, &r->exec_start) != TF_OK)
+        r->exec_start = 0;
+    tf_reaper_watch(&app->reaper, pid); /* best effort: a dead watchdog is restarted */
     /* Only for a takeover after our death (the watchdog kills the group
        first); a failure here must not fail a call whose child already runs. */
     (void)tf_store_exec_started_later(app->store, c->history_id, (long)pid, (long)pid, NULL);
@@ -606,15 +616,16 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
 static int wait_blocking(tf_app *app, tf_running *r)
 {
     int stopping = 0;
-    double flush_at = tf_app_now(app) + TF_FLUSH_GRACE;
+    double flush_at = tf_app_steady() + TF_FLUSH_GRACE;
     for (;;) {
-        double now = tf_app_now(app);
+        double now = tf_app_steady();
         if (tf_exec_step(r->exec, now))
             break;
         /* a failed flush is retried here each second and reported by the next
            write (the next claim, or the loop's end) */
         if (now >= flush_at && tf_store_pending(app->store) && tf_store_flush(app->store) != TF_OK)
             flush_at = now + 1.0;
+        tf_reaper_check(&app->reaper);
         if (app->stop && !stopping) {
             tf_exec_terminate(r->exec, now);
             stopping = 1;
@@ -628,7 +639,7 @@ static int wait_blocking(tf_app *app, tf_running *r)
         double d = tf_exec_deadline(r->exec);
         if (d > 0 && (deadline == 0 || d < deadline))
             deadline = d;
-        double renew = r->last_renew + TF_LEASE_SECONDS / 3;
+        double renew = renew_due(app, r);
         if (deadline == 0 || renew < deadline)
             deadline = renew;
         if (tf_store_pending(app->store) && flush_at < deadline)
@@ -970,7 +981,7 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
         .work = w->name, .version = w->version, .args_sha256 = out->key,
         .args_json = app->canon.data, .cache_calls = w->opts.cache_calls,
         .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
-        .lease = TF_LEASE_SECONDS,
+        .lease = app->lease,
         .max_age = w->opts.cache_calls ? w->opts.max_age : 0, .cache_now = app->tick_cache_now,
         .keep_stale = w->opts.keep_stale,
     };

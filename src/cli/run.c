@@ -20,8 +20,8 @@
 
 static const char usage_text[] =
     "usage: tickflow run [--db PATH] [--once] [--tick SECONDS] [--now DATETIME]\n"
-    "                    [--backfill FROM..TO] [--max-parallel N] [--dry-run]\n"
-    "                    [--metrics-file PATH] [--verbose] [--json] PIPELINE...\n"
+    "                    [--backfill FROM..TO] [--max-parallel N] [--lease SECONDS]\n"
+    "                    [--dry-run] [--metrics-file PATH] [--verbose] [--json] PIPELINE...\n"
     "\n"
     "Evaluate pipeline files: each work runs once per new argument set; a call\n"
     "that already succeeded is answered from the database.\n"
@@ -34,6 +34,8 @@ static const char usage_text[] =
     "                      results age (max_age) on it too\n"
     "  --backfill FROM..TO evaluate each day FROM..TO (YYYY-MM-DD) in order; implies --once\n"
     "  --max-parallel N    at most N parallel executions at once\n"
+    "  --lease SECONDS     how long a claim lives without renewal (default 30); it\n"
+    "                      decides only for runners on other hosts or PID namespaces\n"
     "  --dry-run           decide only: nothing is claimed, executed or written\n"
     "  --metrics-file PATH rewrite PATH (atomically, mode 0644) with Prometheus metrics\n"
     "                      after each --once run and each daemon tick (tickflow metrics)\n"
@@ -538,6 +540,7 @@ int cmd_run(int argc, char **argv)
         {"now", required_argument, NULL, 'n'},
         {"backfill", required_argument, NULL, 'b'},
         {"max-parallel", required_argument, NULL, 'p'},
+        {"lease", required_argument, NULL, 'l'},
         {"dry-run", no_argument, NULL, 'r'},
         {"metrics-file", required_argument, NULL, 'm'},
         {"verbose", no_argument, NULL, 'v'},
@@ -547,7 +550,7 @@ int cmd_run(int argc, char **argv)
     };
     const char *db_opt = NULL, *backfill = NULL, *metrics_path = NULL;
     int once = 0, dry_run = 0, has_now = 0, has_time = 0;
-    double tick = 0, now = 0;
+    double tick = 0, now = 0, lease = 0;
     unsigned max_parallel = 0;
     run_state st;
     memset(&st, 0, sizeof st);
@@ -578,6 +581,10 @@ int cmd_run(int argc, char **argv)
             max_parallel = (unsigned)v;
             break;
         }
+        case 'l':
+            if (parse_positive(optarg, &lease) != 0 || lease > 86400 * 7)
+                return misuse("--lease wants a number of seconds > 0 (at most a week), not '%s'", optarg);
+            break;
         case 'r': dry_run = 1; break;
         case 'm': metrics_path = optarg; break;
         case 'v': st.verbose = 1; break;
@@ -681,6 +688,7 @@ int cmd_run(int argc, char **argv)
         tf_loop_opts lo;
         tf_loop_opts_init(&lo);
         lo.max_parallel = max_parallel;
+        lo.lease = lease;
         int rc = TF_OK;
         if (once) {
             lo.until_idle = 1;
