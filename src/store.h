@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "tickflow.h"
+#include "proc.h"
 
 typedef struct tf_store tf_store;
 
@@ -82,7 +83,13 @@ typedef struct tf_claim {
     char *result_json;      /* HIT: stored result text (malloc'd, see tf_claim_clear) */
     char *error;            /* RETRY_WAIT/FAILED: last error text (malloc'd) */
     double next_retry_at;   /* RETRY_WAIT: epoch seconds */
-    long stale_pgid;        /* RUN after a takeover on this host: the dead runner's execution group to kill, else 0 */
+    /* RUN after a takeover: the interrupted attempt and what it recorded of its execution
+       group, for tf_proc_kill_group (which signals only a group it can prove) */
+    int64_t stale_history_id; /* the interrupted attempt, or 0 when nothing was taken over */
+    long stale_pgid;        /* its execution's process group, or 0 if none was recorded */
+    long long stale_exec_start; /* the group leader's start time, or 0 */
+    char stale_boot[40];    /* the dead runner's boot id ("" if unknown) */
+    uint64_t stale_pidns;   /* its PID namespace (0 if unknown) */
     int stale;              /* with keep_stale: result_json is the last good result of an expired
                                call (RUN: the refresh; BUSY, RETRY_WAIT, FAILED: still serving it) */
     double result_at;       /* HIT or stale: when result_json was produced (cache clock) */
@@ -107,7 +114,19 @@ int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out);
 
 /* Record the execution's child pid/process group and log file on the attempt (one transaction). */
 int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
-                          const char *log_path);
+                          long long exec_start, const char *log_path);
+
+/*
+ * Note on an interrupted attempt what a takeover did to its execution group
+ * (tf_proc_kill_group's note), in its own short transaction.
+ */
+int tf_store_note_signal(tf_store *s, int64_t history_id, const char *note);
+
+/*
+ * Test seam: act as the runner `id` (a copy is kept), for instance one in
+ * another PID namespace or on another boot. NULL: this process again.
+ */
+void tf_store_set_identity(tf_store *s, const tf_proc_id *id);
 
 /* Extend our lease to now+lease seconds. TF_ESTATE if the fence was lost. */
 int tf_store_renew(tf_store *s, int64_t call_id, int64_t fence, double lease);
@@ -162,7 +181,7 @@ int tf_store_finish(tf_store *s, const tf_finish *f);
 #define TF_STORE_PENDING_MAX 256
 int tf_store_finish_later(tf_store *s, const tf_finish *f);
 int tf_store_exec_started_later(tf_store *s, int64_t history_id, long pid, long pgid,
-                                const char *log_path);
+                                long long exec_start, const char *log_path);
 /* Commit the queued writes now (nothing to do: TF_OK). On failure they stay queued. */
 int tf_store_flush(tf_store *s);
 /* Writes queued and not yet committed. */

@@ -576,13 +576,14 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     }
     pid_t pid = tf_exec_pid(r->exec);
     r->pgid = pid; /* every execution leads its own process group */
+    tf_reaper_watch(&app->reaper, pid); /* first: the group is guarded; a dead watchdog is restarted */
     /* the leader's start time proves the group to a later takeover (proc.h); 0 if it already ended */
     if (tf_proc_start_time(pid, &r->exec_start) != TF_OK)
         r->exec_start = 0;
-    tf_reaper_watch(&app->reaper, pid); /* best effort: a dead watchdog is restarted */
     /* Only for a takeover after our death (the watchdog kills the group
        first); a failure here must not fail a call whose child already runs. */
-    (void)tf_store_exec_started_later(app->store, c->history_id, (long)pid, (long)pid, NULL);
+    (void)tf_store_exec_started_later(app->store, c->history_id, (long)pid, (long)pid,
+                                      r->exec_start, NULL);
     *out = r;
     return TF_OK;
 }
@@ -704,11 +705,30 @@ static void remember_args(tf_work *w, const char *key, const char *args_json)
     memcpy(w->last_key, key, 65);
 }
 
+/*
+ * After a takeover: kill what the dead runner's execution left behind, but
+ * only a group proven to still be that execution (proc.h); either way the
+ * interrupted attempt says what was done. A failure to note it is not the
+ * call's business.
+ */
+static void settle_stale_group(tf_app *app, const tf_claim *c)
+{
+    if (!c->stale_history_id || c->stale_pgid <= 0)
+        return;
+    tf_proc_id self;
+    char note[256];
+    tf_proc_group g = {c->stale_pgid, c->stale_exec_start, c->stale_boot, c->stale_pidns};
+    if (tf_proc_self(&self) != TF_OK)
+        snprintf(note, sizeof note, "not signalled: our own identity could not be read");
+    else
+        tf_proc_kill_group(&self, &g, note, sizeof note);
+    (void)tf_store_note_signal(app->store, c->stale_history_id, note);
+}
+
 static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_claim *c, tf_call *out)
 {
     char err[512] = "";
-    if (c->stale_pgid > 0)
-        kill(-(pid_t)c->stale_pgid, SIGKILL); /* what a dead runner left behind */
+    settle_stale_group(app, c);
     tf_running *r = NULL;
     int rc = start_execution(app, w, args, out->key, c, &r, err, sizeof err);
     if (rc != TF_OK) {

@@ -35,7 +35,7 @@ enum {
     ST_LOOKUP,          /* the key's row, unlocked (the cached path) */
     ST_LOOKUP_LOCKED,   /* the same inside a write transaction (a row lock where the engine needs one) */
     ST_INSERT_CALL, ST_RECLAIM, ST_SET_RETRY_AT,
-    ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED,
+    ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED, ST_HIST_SIGNAL_NOTE,
     ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_SETTLE, ST_FINISH_HIST, ST_HIST_ERROR,
     ST_LIST, ST_LIST_UNSETTLED, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
     ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_EACH_SUCCEEDED_SCAN,
@@ -98,6 +98,7 @@ typedef struct tf_pending_op {
     double at;              /* finish: epoch seconds it happened (its finished_at) */
     long pid;               /* exec_started: child pid */
     long pgid;              /* exec_started: its process group */
+    long long exec_start;   /* exec_started: its leader's start time, or 0 */
     char *log_path;         /* exec_started: log file, owned, or NULL */
 } tf_pending_op;
 
@@ -107,6 +108,7 @@ struct tf_store {
     char *target;                   /* what was opened, as given (owned; may hold a password) */
     char *path;                     /* the database as messages name it (owned; no password) */
     tf_proc_id self;                /* our runner identity, refreshed after a fork */
+    int self_fixed;                 /* self was set by tf_store_set_identity (not refreshed) */
     double (*clock)(void *);        /* test seam; NULL = the real clock */
     void *clock_user;               /* argument of clock */
     double busy_total;              /* seconds to keep retrying a locked or unreachable database */

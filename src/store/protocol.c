@@ -241,7 +241,8 @@ void tf_claim_clear(tf_claim *c)
 enum {
     LK_ID, LK_STATUS, LK_RESULT, LK_ERROR, LK_ATTEMPTS, LK_FAILURES, LK_FENCE,
     LK_LEASE_UNTIL, LK_NEXT_RETRY_AT, LK_RUNNER_HOST, LK_RUNNER_PID, LK_RUNNER_START,
-    LK_RESULT_AT, LK_DURATION
+    LK_RESULT_AT, LK_DURATION,
+    LK_RUNNER_BOOT, LK_RUNNER_PIDNS, LK_LEASE_BOOT
 };
 
 /* What the decision needs to do in the write transaction. */
@@ -289,10 +290,39 @@ static void copy_stale(tf_store *s, tf_q *q, const tf_claim_req *req, tf_claim *
 }
 
 /*
+ * Whether the runner of a running row q is still on it: 1 alive, 0 gone
+ * (*died = 1 when it was proven dead by pid). The model (README, "Exactly
+ * once"): a runner of our boot and PID namespace is judged by pid and
+ * start time only, whatever its lease says - a live runner is never taken
+ * over, a stalled one resumes; any other runner by its lease alone, on the
+ * boot-time clock when it shares our boot (immune to wall-clock steps),
+ * else on the engine's clock (now).
+ */
+static int runner_holds(tf_store *s, tf_q *q, double now, int *died)
+{
+    const char *boot = q_col_text(s, q, LK_RUNNER_BOOT);
+    uint64_t pidns = (uint64_t)q_col_int64(s, q, LK_RUNNER_PIDNS);
+    if (tf_proc_same_ns(&s->self, boot, pidns)) {
+        long pid = (long)q_col_int64(s, q, LK_RUNNER_PID);
+        long long start = q_col_int64(s, q, LK_RUNNER_START);
+        if (pid == s->self.pid && start == s->self.start)
+            return 1; /* this process is running it */
+        if (tf_proc_alive(pid, start))
+            return 1;
+        *died = 1;
+        return 0;
+    }
+    if (boot && s->self.boot[0] && strcmp(boot, s->self.boot) == 0
+        && !q_col_null(s, q, LK_LEASE_BOOT))
+        return q_col_double(s, q, LK_LEASE_BOOT) > tf_proc_boottime();
+    return !q_col_null(s, q, LK_LEASE_UNTIL) && q_col_double(s, q, LK_LEASE_UNTIL) > now;
+}
+
+/*
  * Decide from the lookup row q is on (or no row when q is NULL). Fills
  * out's decision and, for the answers that need no write, its strings (HIT:
  * result, RETRY_WAIT/FAILED: error). Returns the action. For a takeover,
- * *died is 1 when the runner is on this host and dead.
+ * *died is 1 when the runner was proven dead by pid.
  */
 static int decide(tf_store *s, tf_q *q, const tf_claim_req *req,
                   double now, tf_claim *out, int *died, int *rc)
@@ -339,17 +369,7 @@ static int decide(tf_store *s, tf_q *q, const tf_claim_req *req,
         return ACT_NONE;
     }
     if (strcmp(status, "running") == 0) {
-        double lease_until = q_col_double(s, q, LK_LEASE_UNTIL);
-        const char *host = q_col_text(s, q, LK_RUNNER_HOST);
-        long pid = (long)q_col_int64(s, q, LK_RUNNER_PID);
-        long long start = q_col_int64(s, q, LK_RUNNER_START);
-        int same_host = host && strcmp(host, s->self.host) == 0;
-        int ours = same_host && pid == s->self.pid && start == s->self.start;
-        if (same_host && !ours && !tf_proc_alive(pid, start)) {
-            *died = 1;
-            return ACT_TAKEOVER;
-        }
-        if (q_col_null(s, q, LK_LEASE_UNTIL) || lease_until <= now)
+        if (!runner_holds(s, q, now, died))
             return ACT_TAKEOVER;
         out->decision = TF_CLAIM_BUSY;
         return ACT_NONE;
@@ -405,6 +425,22 @@ static int lookup(tf_store *s, int id, const tf_claim_req *req, tf_q **out, int 
     return src;
 }
 
+/* Bind our boot id (NULL when unknown) and PID namespace (NULL when unknown) to ?i and ?i+1. */
+static void bind_identity(tf_store *s, tf_q *q, int i)
+{
+    q_text(s, q, i, s->self.boot[0] ? s->self.boot : NULL);
+    if (s->self.pidns)
+        q_int64(s, q, i + 1, (int64_t)s->self.pidns);
+    else
+        q_null(s, q, i + 1);
+}
+
+/* The boot-time deadline of a lease of `lease` seconds taken now. */
+static double lease_boot_until(const tf_claim_req *req)
+{
+    return tf_proc_boottime() + (req->lease > 0 ? req->lease : 0);
+}
+
 /* Record a new attempt's history row; sets out->history_id. */
 static int add_history(tf_store *s, tf_claim *out, const char *iso)
 {
@@ -418,6 +454,8 @@ static int add_history(tf_store *s, tf_claim *out, const char *iso)
     q_text(s, q, 4, s->self.host);
     q_int64(s, q, 5, s->self.pid);
     q_text(s, q, 6, iso);
+    bind_identity(s, q, 7);
+    q_int64(s, q, 9, s->self.start);
     int src = q_step(s, q, "record an attempt");
     if (q_wrote(src))
         out->history_id = s->eng->last_id(s, q);
@@ -428,12 +466,13 @@ static int add_history(tf_store *s, tf_claim *out, const char *iso)
 }
 
 /*
- * Mark the dead or expired attempt (call_id, fence) interrupted and return
- * its execution group when it ran on this host.
+ * Mark the dead or expired attempt (call_id, fence) interrupted and copy
+ * what it recorded of its execution group into out (stale_*), so the
+ * caller can decide, with proof, whether to signal it.
  */
 static int interrupt_stale(tf_store *s, int64_t call_id, int64_t fence,
                            const char *host, long pid, int died, const char *iso,
-                           long *pgid)
+                           tf_claim *out)
 {
     int rc = TF_OK;
     tf_q *q = q_get(s, ST_HIST_RUNNING, &rc);
@@ -442,19 +481,21 @@ static int interrupt_stale(tf_store *s, int64_t call_id, int64_t fence,
     q_int64(s, q, 1, call_id);
     q_int64(s, q, 2, fence);
     int64_t hid = 0;
-    long group = 0;
     int src = q_step(s, q, "read the interrupted attempt");
     if (src == Q_ROW) {
         hid = q_col_int64(s, q, 0);
-        group = (long)q_col_int64(s, q, 1);
+        out->stale_history_id = hid;
+        out->stale_pgid = (long)q_col_int64(s, q, 1);
+        out->stale_exec_start = q_col_int64(s, q, 2);
+        const char *boot = q_col_text(s, q, 3);
+        snprintf(out->stale_boot, sizeof out->stale_boot, "%s", boot ? boot : "");
+        out->stale_pidns = (uint64_t)q_col_int64(s, q, 4);
     } else if (src != Q_DONE) {
         rc = src;
     }
     q_done(s, q);
     if (rc != TF_OK || hid == 0)
         return rc;
-    if (host && strcmp(host, s->self.host) == 0)
-        *pgid = group;
 
     char why[400];
     int n = died ? snprintf(why, sizeof why, "runner %s:%ld died", host ? host : "?", pid)
@@ -497,6 +538,8 @@ static int insert_call(tf_store *s, const tf_claim_req *req, double lease_until,
     q_int64(s, q, 7, s->self.pid);
     q_int64(s, q, 8, s->self.start);
     q_text(s, q, 9, iso);
+    bind_identity(s, q, 10);
+    q_double(s, q, 12, lease_boot_until(req));
     int src = q_step(s, q, "claim a call");
     if (q_wrote(src) && q_changes(s, q) == 1) {
         *inserted = 1;
@@ -563,8 +606,7 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
     }
 
     if (act == ACT_TAKEOVER) {
-        rc = interrupt_stale(s, out->call_id, old.fence, old.host, old.pid, died, iso,
-                             &out->stale_pgid);
+        rc = interrupt_stale(s, out->call_id, old.fence, old.host, old.pid, died, iso, out);
         if (rc != TF_OK)
             return rc;
     }
@@ -589,6 +631,8 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         q_int64(s, q, 5, s->self.start);
         q_text(s, q, 6, iso);
         q_int64(s, q, 7, req->max_age > 0 && req->keep_stale && req->cache_calls);
+        bind_identity(s, q, 8);
+        q_double(s, q, 10, lease_boot_until(req));
         int src = q_step(s, q, "claim a call");
         q_done(s, q);
         if (!q_wrote(src))
@@ -655,7 +699,7 @@ static int read_decision(tf_store *s, const tf_claim_req *req, const char *what,
 static int claim_txn(tf_store *s, const tf_claim_req *req, int act, tf_claim *out)
 {
     /* A fork since open changes who we are: claims must name this process. */
-    if ((long)getpid() != s->self.pid)
+    if (!s->self_fixed && (long)getpid() != s->self.pid)
         tf_proc_self(&s->self);
 
     int rc = tf_store_begin(s, "claim a call");
@@ -722,7 +766,7 @@ static int tf_store_peek_once(tf_store *s, const tf_claim_req *req, tf_claim *ou
 
 /* The statement of an execution start (no transaction of its own). */
 static int record_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
-                               const char *log_path)
+                               long long exec_start, const char *log_path)
 {
     int rc = TF_OK;
     tf_q *q = q_get(s, ST_EXEC_STARTED, &rc);
@@ -732,6 +776,10 @@ static int record_exec_started(tf_store *s, int64_t history_id, long pid, long p
     q_int64(s, q, 2, pid);
     q_int64(s, q, 3, pgid);
     q_text(s, q, 4, log_path);
+    if (exec_start > 0)
+        q_int64(s, q, 5, exec_start);
+    else
+        q_null(s, q, 5);
     int src = q_step(s, q, "record an execution");
     if (!q_wrote(src)) {
         rc = src;
@@ -745,14 +793,14 @@ static int record_exec_started(tf_store *s, int64_t history_id, long pid, long p
 }
 
 static int tf_store_exec_started_once(tf_store *s, int64_t history_id, long pid, long pgid,
-                          const char *log_path)
+                                      long long exec_start, const char *log_path)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
     int rc = tf_store_begin(s, "record an execution");
     if (rc != TF_OK)
         return rc;
-    rc = record_exec_started(s, history_id, pid, pgid, log_path);
+    rc = record_exec_started(s, history_id, pid, pgid, exec_start, log_path);
     if (rc != TF_OK) {
         tf_store_rollback(s);
         return rc;
@@ -774,6 +822,7 @@ static int tf_store_renew_once(tf_store *s, int64_t call_id, int64_t fence, doub
     q_int64(s, q, 1, call_id);
     q_int64(s, q, 2, fence);
     q_double(s, q, 3, now + (lease > 0 ? lease : 0));
+    q_double(s, q, 4, tf_proc_boottime() + (lease > 0 ? lease : 0));
     int src = q_step(s, q, "renew a lease");
     if (!q_wrote(src)) {
         rc = src;
@@ -784,6 +833,38 @@ static int tf_store_renew_once(tf_store *s, int64_t call_id, int64_t fence, doub
     }
     q_done(s, q);
     return rc;
+}
+
+int tf_store_note_signal(tf_store *s, int64_t history_id, const char *note)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = tf_store_begin(s, "note what a takeover signalled");
+    if (rc != TF_OK)
+        return rc;
+    tf_q *q = q_get(s, ST_HIST_SIGNAL_NOTE, &rc);
+    if (q) {
+        q_int64(s, q, 1, history_id);
+        q_text(s, q, 2, note);
+        int src = q_step(s, q, "note what a takeover signalled");
+        if (!q_wrote(src))
+            rc = src;
+        q_done(s, q);
+    }
+    if (rc != TF_OK) {
+        tf_store_rollback(s);
+        return rc;
+    }
+    return tf_store_commit(s, "commit a signal note");
+}
+
+void tf_store_set_identity(tf_store *s, const tf_proc_id *id)
+{
+    s->self_fixed = id != NULL;
+    if (id)
+        s->self = *id;
+    else
+        tf_proc_self(&s->self);
 }
 
 static const char *outcome_name(tf_outcome o)
@@ -1011,7 +1092,8 @@ static int apply_pending(tf_store *s)
         const tf_pending_op *op = &s->pend[i];
         int fenced_out = 0;
         int rc = op->is_start
-                     ? record_exec_started(s, op->f.history_id, op->pid, op->pgid, op->log_path)
+                     ? record_exec_started(s, op->f.history_id, op->pid, op->pgid, op->exec_start,
+                                           op->log_path)
                      : record_finish(s, &op->f, op->at, &fenced_out);
         /* a cleared attempt has nothing left to record: not an error for the others */
         if (rc == TF_ENOTFOUND && op->is_start)
@@ -1078,7 +1160,7 @@ static int tf_store_finish_later_once(tf_store *s, const tf_finish *f)
 }
 
 int tf_store_exec_started_later(tf_store *s, int64_t history_id, long pid, long pgid,
-                                const char *log_path)
+                                long long exec_start, const char *log_path)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
@@ -1089,6 +1171,7 @@ int tf_store_exec_started_later(tf_store *s, int64_t history_id, long pid, long 
     op->f.history_id = history_id;
     op->pid = pid;
     op->pgid = pgid;
+    op->exec_start = exec_start;
     if (log_path && !(op->log_path = strdup(log_path))) {
         tf_store_set_err(s, "cannot defer an execution start: out of memory");
         return TF_ENOMEM;
@@ -1135,10 +1218,10 @@ int tf_store_peek(tf_store *s, const tf_claim_req *req, tf_claim *out)
 }
 
 int tf_store_exec_started(tf_store *s, int64_t history_id, long pid, long pgid,
-                          const char *log_path)
+                          long long exec_start, const char *log_path)
 {
     int rc;
-    RETRYING(s, rc, tf_store_exec_started_once(s, history_id, pid, pgid, log_path));
+    RETRYING(s, rc, tf_store_exec_started_once(s, history_id, pid, pgid, exec_start, log_path));
     return rc;
 }
 

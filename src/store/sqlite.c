@@ -75,7 +75,8 @@ typedef struct sq {
 
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
-    " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration" \
+    " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration," \
+    " runner_boot, runner_pidns, lease_boot_until" \
     " FROM calls WHERE work = ?1 AND version = ?2 AND args_sha256 = ?3"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -85,8 +86,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_CALL] =
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
-        " runner_start, created_at, started_at)"
-        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9)"
+        " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until)"
+        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING",
     /* ?7 = 1: the last good result stays while the refresh runs (stale-if-error) */
     [ST_RECLAIM] =
@@ -94,21 +95,25 @@ static const char *const stmt_sql[ST_COUNT] = {
         " fence = fence + 1, lease_until = ?2, runner_host = ?3, runner_pid = ?4,"
         " runner_start = ?5, started_at = ?6, finished_at = NULL,"
         " result_json = CASE WHEN ?7 THEN result_json END,"
-        " result_at = CASE WHEN ?7 THEN result_at END WHERE id = ?1",
+        " result_at = CASE WHEN ?7 THEN result_at END, runner_boot = ?8,"
+        " runner_pidns = ?9, lease_boot_until = ?10 WHERE id = ?1",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = ?2 WHERE id = ?1",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
-        " runner_pid, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+        " runner_pid, started_at, runner_boot, runner_pidns, runner_start)"
+        " VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_HIST_RUNNING] =
-        "SELECT id, exec_pgid FROM history"
+        "SELECT id, exec_pgid, exec_start, runner_boot, runner_pidns FROM history"
         " WHERE call_id = ?1 AND fence = ?2 AND status = 'running'",
     [ST_HIST_INTERRUPT] =
         "UPDATE history SET status = 'interrupted', finished_at = ?2, error = ?3"
         " WHERE id = ?1",
     [ST_EXEC_STARTED] =
-        "UPDATE history SET exec_pid = ?2, exec_pgid = ?3, log_path = ?4 WHERE id = ?1",
+        "UPDATE history SET exec_pid = ?2, exec_pgid = ?3, log_path = ?4, exec_start = ?5"
+        " WHERE id = ?1",
+    [ST_HIST_SIGNAL_NOTE] = "UPDATE history SET signal_note = ?2 WHERE id = ?1",
     [ST_RENEW] =
-        "UPDATE calls SET lease_until = ?3"
+        "UPDATE calls SET lease_until = ?3, lease_boot_until = ?4"
         " WHERE id = ?1 AND fence = ?2 AND status = 'running'",
     [ST_FENCE_CHECK] =
         "SELECT failures, next_retry_at FROM calls"
@@ -118,7 +123,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE calls SET status = ?3, error = ?5, failures = ?6,"
         " result_json = CASE WHEN ?10 THEN result_json ELSE ?4 END,"
         " result_at = CASE WHEN ?10 THEN result_at END,"
-        " next_retry_at = ?7, lease_until = NULL, finished_at = ?8, duration = ?9"
+        " next_retry_at = ?7, lease_until = NULL, lease_boot_until = NULL, finished_at = ?8,"
+        " duration = ?9"
         " WHERE id = ?1 AND fence = ?2",
     /* a success (?6 = 0: failures reset) or an interruption (?6 NULL: failures and
        next retry kept), fenced in the WHERE clause: no row changed = fenced out */
@@ -129,7 +135,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " result_at = CASE WHEN ?4 IS NOT NULL THEN ?9 WHEN ?10 THEN result_at END,"
         " failures = coalesce(?6, failures),"
         " next_retry_at = CASE WHEN ?6 IS NULL THEN next_retry_at END,"
-        " lease_until = NULL, finished_at = ?7, duration = ?8"
+        " lease_until = NULL, lease_boot_until = NULL, finished_at = ?7, duration = ?8"
         " WHERE id = ?1 AND fence = ?2 AND status = 'running'",
     [ST_FINISH_HIST] =
         "UPDATE history SET status = ?3, finished_at = ?4, duration = ?5,"

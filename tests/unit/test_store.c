@@ -117,6 +117,24 @@ static void key_of(char out[65], const char *prefix)
     out[64] = '\0';
 }
 
+/*
+ * Make s claim as a runner elsewhere: on another boot (another host) or,
+ * with same_boot, in another PID namespace of this boot. Such a runner is
+ * judged by its lease only (wall clock / boot-time clock).
+ */
+static void as_elsewhere(tf_store *s, int same_boot)
+{
+    tf_proc_id id;
+    assert_int_equal(tf_proc_self(&id), TF_OK);
+    if (same_boot)
+        id.pidns += 1;
+    else
+        snprintf(id.boot, sizeof id.boot, "%s", "00000000-0000-4000-8000-000000000000");
+    id.pid = 999999;
+    id.start = 42;
+    tf_store_set_identity(s, &id);
+}
+
 static tf_claim_req req_of(const char *work, const char *key)
 {
     tf_claim_req r = {
@@ -459,7 +477,7 @@ static void store__claim_run_finish_hit(void **state)
     assert_int_equal(c.fence, 1);
     assert_true(c.history_id > 0);
     assert_int_equal(c.stale_pgid, 0);
-    assert_int_equal(tf_store_exec_started(f->s, c.history_id, 4321, 4321, "/tmp/x.log"), TF_OK);
+    assert_int_equal(tf_store_exec_started(f->s, c.history_id, 4321, 4321, 0, "/tmp/x.log"), TF_OK);
     /* while running (our own live claim): busy */
     tf_claim c2 = claim_ok(f->s, &r);
     assert_int_equal(c2.decision, TF_CLAIM_BUSY);
@@ -632,9 +650,10 @@ static void store__fencing_takeover(void **state)
     key_of(key, "f0");
     tf_claim_req r = req_of("w", key);
     f->clk.t = 1000;
+    as_elsewhere(f->s, 0); /* another host: only the wall-clock lease tells */
     tf_claim a = claim_ok(f->s, &r);
     assert_int_equal(a.decision, TF_CLAIM_RUN);
-    assert_int_equal(tf_store_exec_started(f->s, a.history_id, 777, 777, NULL), TF_OK);
+    assert_int_equal(tf_store_exec_started(f->s, a.history_id, 777, 777, 0, NULL), TF_OK);
 
     fake_clock later = {1029};
     tf_store *s2 = open_second(f, &later);
@@ -645,7 +664,8 @@ static void store__fencing_takeover(void **state)
     assert_int_equal(b.decision, TF_CLAIM_RUN);
     assert_int_equal(b.fence, 2);
     assert_int_equal(b.attempt, 2);
-    assert_int_equal(b.stale_pgid, 777); /* same host: the old group is ours to kill */
+    assert_int_equal(b.stale_pgid, 777); /* recorded; tf_proc_kill_group refuses another boot's */
+    assert_string_equal(b.stale_boot, "00000000-0000-4000-8000-000000000000");
     char *s = raw_text(f->path, "SELECT status || ': ' || error FROM history WHERE attempt = 1");
     assert_string_equal(s, "interrupted: lease expired");
     free(s);
@@ -689,7 +709,7 @@ static void store__deferred_finish_rides_on_next_claim(void **state)
     f->clk.t = 1000;
     tf_claim a = claim_ok(f->s, &ra);
     assert_int_equal(a.decision, TF_CLAIM_RUN);
-    assert_int_equal(tf_store_exec_started_later(f->s, a.history_id, 4321, 4321, "/tmp/a.log"), TF_OK);
+    assert_int_equal(tf_store_exec_started_later(f->s, a.history_id, 4321, 4321, 0, "/tmp/a.log"), TF_OK);
     f->clk.t = 1002;
     assert_int_equal(finish_later(f->s, &a, TF_OUT_SUCCEEDED, "\"A\"", NULL), TF_OK);
     assert_int_equal(tf_store_pending(f->s), 2);
@@ -761,6 +781,7 @@ static void store__deferred_kept_on_failure_and_fence_checked(void **state)
     key_of(kb, "d2");
     tf_claim_req ra = req_of("w", ka), rb = req_of("w", kb);
     f->clk.t = 1000;
+    as_elsewhere(f->s, 0); /* another host: its lease runs out on the wall clock */
     tf_claim a = claim_ok(f->s, &ra);
     assert_int_equal(finish_later(f->s, &a, TF_OUT_SUCCEEDED, "\"A\"", NULL), TF_OK);
 
@@ -846,7 +867,7 @@ static void claim_and_die(const char *path, const char *key, int out_fd)
     r.lease = 300;
     tf_claim c;
     ok = ok && tf_store_claim(s, &r, &c) == TF_OK && c.decision == TF_CLAIM_RUN;
-    ok = ok && tf_store_exec_started(s, c.history_id, (long)getpid(), (long)getpid(), NULL) == TF_OK;
+    ok = ok && tf_store_exec_started(s, c.history_id, (long)getpid(), (long)getpid(), 0, NULL) == TF_OK;
     char b = ok ? 'y' : 'n';
     if (write(out_fd, &b, 1) != 1)
         _exit(2);
@@ -1283,6 +1304,206 @@ static void store__race_one_run(void **state)
 
 /* ---- proc ------------------------------------------------------------------ */
 
+/* ---- runner identity and the judgement of other runners (issue: exactly once) ---- */
+
+static void nap(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Claims and attempts name the runner's boot, PID namespace and start time; starts name the leader's. */
+static void store__identity_recorded(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "1d");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    assert_int_equal(tf_store_exec_started(f->s, c.history_id, 4321, 4321, 777, NULL), TF_OK);
+    tf_proc_id me;
+    assert_int_equal(tf_proc_self(&me), TF_OK);
+    char *boot = raw_text(f->path, "SELECT runner_boot FROM calls");
+    assert_string_equal(boot, me.boot);
+    free(boot);
+    assert_int_equal(raw_int(f->path, "SELECT runner_pidns FROM calls"), (long long)me.pidns);
+    assert_true(raw_int(f->path, "SELECT lease_boot_until > 0 FROM calls") == 1);
+    boot = raw_text(f->path, "SELECT runner_boot FROM history");
+    assert_string_equal(boot, me.boot);
+    free(boot);
+    assert_int_equal(raw_int(f->path, "SELECT runner_pidns FROM history"), (long long)me.pidns);
+    assert_int_equal(raw_int(f->path, "SELECT runner_start FROM history"), me.start);
+    assert_int_equal(raw_int(f->path, "SELECT exec_start FROM history"), 777);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "1", NULL, 0, 1), TF_OK);
+    assert_int_equal(raw_int(f->path, "SELECT lease_boot_until IS NULL FROM calls"), 1);
+    tf_claim_clear(&c);
+}
+
+/* In a child: claim with a short lease, say so, then stay alive (or stopped) until killed. */
+static void claim_and_stay(const char *path, const char *key, int out_fd, int stop)
+{
+    tf_store *s = NULL;
+    int ok = tf_store_open(path, &s) == TF_OK;
+    tf_claim_req r = req_of("w", key);
+    r.lease = 0.2;
+    tf_claim c;
+    ok = ok && tf_store_claim(s, &r, &c) == TF_OK && c.decision == TF_CLAIM_RUN;
+    char b = ok ? 'y' : 'n';
+    if (write(out_fd, &b, 1) != 1)
+        _exit(2);
+    if (stop)
+        raise(SIGSTOP); /* a stalled runner: no renewals, its lease runs out */
+    for (;;)
+        pause();
+}
+
+/*
+ * A live runner of our boot and namespace is never taken over, whatever its
+ * lease says - also while it is stopped; once it is dead, at once.
+ */
+static void store__live_runner_never_taken_over(void **state)
+{
+    fx *f = *state;
+    tf_store_set_clock(f->s, NULL, NULL);
+    char key[65];
+    key_of(key, "a1");
+    for (int stop = 0; stop < 2; stop++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            claim_and_stay(f->path, key, p[1], stop);
+        }
+        close(p[1]);
+        char b = 0;
+        assert_int_equal(read(p[0], &b, 1), 1);
+        close(p[0]);
+        assert_int_equal(b, 'y');
+        nap(0.5); /* the 0.2 s lease has long run out */
+        tf_claim_req r = req_of("w", key);
+        tf_claim c = claim_ok(f->s, &r);
+        assert_int_equal(c.decision, TF_CLAIM_BUSY);
+        kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        c = claim_ok(f->s, &r);
+        assert_int_equal(c.decision, TF_CLAIM_RUN);
+        assert_true(c.stale_history_id > 0);
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT error FROM history WHERE runner_pid = %ld", (long)pid);
+        char *why = raw_text(f->path, sql);
+        assert_non_null(strstr(why, "died"));
+        free(why);
+        assert_int_equal(finish(f->s, &c, TF_OUT_INTERRUPTED, NULL, "test", 0, 1), TF_OK);
+    }
+}
+
+/*
+ * A runner in another PID namespace of this boot is judged by its lease on
+ * the boot-time clock: a wall clock hours ahead or behind changes nothing.
+ */
+static void store__other_namespace_lease_on_boot_clock(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "b1");
+    tf_claim_req r = req_of("w", key);
+    r.lease = 0.4;
+    f->clk.t = 1700000000.0;
+    as_elsewhere(f->s, 1);
+    tf_claim a = claim_ok(f->s, &r);
+    assert_int_equal(a.decision, TF_CLAIM_RUN);
+
+    fake_clock ahead = {1700000000.0 + 3 * 3600}, behind = {1700000000.0 - 3 * 3600};
+    tf_store *s_ahead = open_second(f, &ahead), *s_behind = open_second(f, &behind);
+    tf_claim b = claim_ok(s_ahead, &r);
+    assert_int_equal(b.decision, TF_CLAIM_BUSY); /* its wall-clock lease looks 3 h expired */
+    /* renewals move the boot-time deadline, whatever the renewer's wall clock says */
+    f->clk.t -= 7200;
+    nap(0.3);
+    assert_int_equal(tf_store_renew(f->s, a.call_id, a.fence, 0.4), TF_OK);
+    nap(0.2);
+    b = claim_ok(s_ahead, &r);
+    assert_int_equal(b.decision, TF_CLAIM_BUSY);
+    nap(0.35); /* now it has run out on the boot clock */
+    b = claim_ok(s_behind, &r); /* its wall clock says the lease still has hours */
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(b.fence, a.fence + 1);
+    char *why = raw_text(f->path, "SELECT error FROM history WHERE fence = 1");
+    assert_string_equal(why, "lease expired");
+    free(why);
+    tf_store_close(s_ahead);
+    tf_store_close(s_behind);
+    tf_claim_clear(&a);
+    tf_claim_clear(&b);
+}
+
+/* A failure finished under a lost fence changes nothing of the newer claim. */
+static void store__failure_finish_is_fenced(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "c1");
+    tf_claim_req r = req_of("w", key);
+    r.retries = 3;
+    f->clk.t = 1000;
+    as_elsewhere(f->s, 0);
+    tf_claim a = claim_ok(f->s, &r);
+    fake_clock later = {1031};
+    tf_store *s2 = open_second(f, &later);
+    tf_claim b = claim_ok(s2, &r);
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(finish(f->s, &a, TF_OUT_FAILED, NULL, "late failure", 3, 1), TF_ESTATE);
+    char *st = raw_text(f->path, "SELECT status || ' ' || fence || ' ' || failures || ' '"
+                        " || coalesce(error, '-') FROM calls");
+    assert_string_equal(st, "running 2 0 -");
+    free(st);
+    assert_int_equal(finish(s2, &b, TF_OUT_SUCCEEDED, "\"B\"", NULL, 3, 1), TF_OK);
+    st = raw_text(f->path, "SELECT status || ' ' || result_json FROM calls");
+    assert_string_equal(st, "succeeded \"B\"");
+    free(st);
+    tf_store_close(s2);
+    tf_claim_clear(&a);
+    tf_claim_clear(&b);
+}
+
+/* A takeover hands over what proves the dead execution's group; the note lands on its attempt. */
+static void store__takeover_reports_the_stale_group(void **state)
+{
+    fx *f = *state;
+    tf_store_set_clock(f->s, NULL, NULL);
+    char key[65];
+    key_of(key, "e1");
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        claim_and_die(f->path, key, p[1]);
+    }
+    close(p[1]);
+    char b = 0;
+    assert_int_equal(read(p[0], &b, 1), 1);
+    close(p[0]);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    tf_proc_id me;
+    assert_int_equal(tf_proc_self(&me), TF_OK);
+    assert_int_equal(c.stale_pgid, (long)pid);
+    assert_string_equal(c.stale_boot, me.boot);
+    assert_int_equal(c.stale_pidns, me.pidns);
+    assert_int_equal(tf_store_note_signal(f->s, c.stale_history_id, "not signalled: test"), TF_OK);
+    char *note = raw_text(f->path, "SELECT signal_note FROM history WHERE status = 'interrupted'");
+    assert_string_equal(note, "not signalled: test");
+    free(note);
+    assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "1", NULL, 0, 1), TF_OK);
+}
+
 static void proc__self_and_alive(void **state)
 {
     (void)state;
@@ -1343,6 +1564,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__open_does_not_wait_for_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(store__busy_budget_includes_sqlite_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(store__race_one_run, setup_no_store, teardown),
+        cmocka_unit_test_setup_teardown(store__identity_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__live_runner_never_taken_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__other_namespace_lease_on_boot_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__failure_finish_is_fenced, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__takeover_reports_the_stale_group, setup, teardown),
         cmocka_unit_test(proc__self_and_alive),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -548,6 +548,70 @@ static void work__clear_elsewhere_takes_effect_next_tick(void **state)
     cJSON_Delete(cc.fc.args);
 }
 
+static void sql_exec(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
+/* x: a parallel work taken over by "another runner" while it runs; y: a blocking one. */
+typedef struct lost_ctx {
+    tf_work *x, *y;         /* the works */
+    const char *db;         /* database path, for the takeover behind tickflow's back */
+    tf_call_status status;  /* x's status at tick 3 */
+    int cached;             /* x's cached flag at tick 3 */
+} lost_ctx;
+
+static void lost_flow(tf_tick *tick, void *user)
+{
+    lost_ctx *lc = user;
+    tf_call c;
+    uint64_t n = tf_tick_number(tick);
+    if (n == 1) {
+        assert_int_equal(tf_run(tick, lc->x, NULL, &c), TF_OK);
+        assert_int_equal(c.status, TF_CALL_RUNNING);
+        /* another host takes x over (its lease: for ever): our success will be fenced out */
+        sql_exec(lc->db, "UPDATE calls SET fence = fence + 1, runner_boot = 'elsewhere',"
+                         " runner_pidns = 1, lease_until = 1e12, lease_boot_until = NULL"
+                         " WHERE work = 'x'");
+    } else if (n == 2) {
+        /* x ends while y blocks: its success is queued, put in the memo, then fenced out */
+        assert_int_equal(tf_run(tick, lc->y, NULL, &c), TF_OK);
+    } else if (n == 3) {
+        assert_int_equal(tf_run(tick, lc->x, NULL, &c), TF_OK);
+        lc->status = c.status;
+        lc->cached = c.cached;
+    }
+}
+
+/*
+ * A queued success found fenced out when it is committed is not served
+ * from the memo afterwards, although no other connection wrote since the
+ * tick that saw the takeover (data_version alone would trust the memo).
+ */
+static void work__lost_queued_success_not_served_from_memo(void **state)
+{
+    fixture *f = *state;
+    work_ctx quick = {f->counter, 0.2, 0}, slow = {f->counter, 0.6, 0};
+    lost_ctx lc = {.db = f->db};
+    tf_app *app = NULL;
+    assert_int_equal(tf_app_open(f->db, &app), TF_OK);
+    tf_work_opts par;
+    tf_work_opts_init(&par);
+    par.parallel = 1;
+    assert_int_equal(tf_work_new(app, "x", counting_work, &quick, &par, &lc.x), TF_OK);
+    assert_int_equal(tf_work_new(app, "y", counting_work, &slow, NULL, &lc.y), TF_OK);
+    assert_int_equal(tf_flow_add(app, "f", lost_flow, &lc), TF_OK);
+    tf_loop_opts lo = ticks(3);
+    assert_int_equal(tf_loop_run(app, &lo, NULL), TF_OK);
+    tf_app_close(app);
+    assert_int_equal(lc.status, TF_CALL_RUNNING); /* the other runner's execution, not our lost result */
+    assert_int_equal(lc.cached, 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM calls WHERE work = 'x' AND status = 'running'"), 1);
+}
+
 static tf_app *stop_target;
 static void on_alarm(int sig)
 {
@@ -730,6 +794,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(work__stop_interrupts_running_execution, setup, teardown),
         cmocka_unit_test_setup_teardown(work__bad_args_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(work__invalid_names_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(work__lost_queued_success_not_served_from_memo, setup, teardown),
         cmocka_unit_test_setup_teardown(work__end_visible_while_loop_sleeps, setup, teardown),
     };
     return cmocka_run_group_tests_name("work", tests, NULL, NULL);
