@@ -582,8 +582,8 @@ int cmd_run(int argc, char **argv)
             break;
         }
         case 'l':
-            if (parse_positive(optarg, &lease) != 0 || lease > 86400 * 7)
-                return misuse("--lease wants a number of seconds > 0 (at most a week), not '%s'", optarg);
+            if (parse_positive(optarg, &lease) != 0 || lease < 1 || lease > 86400 * 7)
+                return misuse("--lease wants a number of seconds from 1 to 604800, not '%s'", optarg);
             break;
         case 'r': dry_run = 1; break;
         case 'm': metrics_path = optarg; break;

@@ -38,11 +38,21 @@ enum {
     ST_HIST_INSERT, ST_HIST_RUNNING, ST_HIST_INTERRUPT, ST_EXEC_STARTED, ST_HIST_SIGNAL_NOTE,
     ST_RENEW, ST_FENCE_CHECK, ST_FINISH_CALL, ST_FINISH_SETTLE, ST_FINISH_HIST, ST_HIST_ERROR,
     ST_LIST, ST_LIST_UNSETTLED, ST_FIND, ST_HISTORY, ST_CLEAR_LIST, ST_CLEAR,
-    ST_AUDIT, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_EACH_SUCCEEDED_SCAN,
+    ST_AUDIT, ST_AUDIT_ADD, ST_RETRY, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_EACH_SUCCEEDED_SCAN,
     ST_ROW_ESTIMATE, ST_COUNT_ROWS, ST_HITS_ADD, ST_STATS_HITS, ST_STATS_EXECS,
     ST_TOTALS_CALLS, ST_TOTALS_RUNS, ST_TOTALS_LAST, ST_EXECUTIONS,
     ST_COUNT
 };
+
+/*
+ * Long writes of ours (clear, gc, retry of many rows) are cut into batches,
+ * each its own short transaction, so they never starve lease renewals and
+ * claims of other runners: a batch holds the write lock for about
+ * TF_STORE_BATCH_MS at most (its row count adapts), and the next one starts
+ * TF_STORE_BATCH_PAUSE_MS later so that waiting writers get the lock.
+ */
+#define TF_STORE_BATCH_MS 250
+#define TF_STORE_BATCH_PAUSE_MS 5
 
 /* What step returns besides TF_E* codes (outside the TF_* range). */
 enum { Q_ROW = 100, Q_DONE = 101 };

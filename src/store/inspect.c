@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The columns of a tf_call_row (CALL_COLS in the engines), in order. */
 enum {
@@ -483,51 +484,199 @@ static int filter_empty(const tf_filter *f)
 }
 
 /*
- * Inside the clear transaction: list (fn) and, unless dry_run, delete the
- * calls matching f that no live lease protects (now), then audit. *n is the
- * count listed, then deleted.
+ * The size of long writes' batches (engine.h): rows per transaction, grown
+ * while a batch is quick and shrunk when one held the lock too long.
  */
-static int clear_locked(tf_store *s, const tf_filter *f, double now, const char *user,
-                        const char *selector, int dry_run, tf_row_fn fn, void *fn_user,
-                        int64_t *n)
+typedef struct batcher {
+    int64_t rows;           /* rows of the next batch */
+    double t0;              /* monotonic start of the current batch */
+    int started;            /* a batch has run: pause before the next */
+} batcher;
+
+#define BATCH_FIRST 500
+#define BATCH_MIN 20
+#define BATCH_MAX 100000
+
+/* Pause after the previous batch (other writers get the lock), then time this one. */
+static void batch_start(batcher *b)
+{
+    if (b->started) {
+        struct timespec ts = {0, TF_STORE_BATCH_PAUSE_MS * 1000L * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    b->started = 1;
+    b->t0 = tf_store_mono();
+}
+
+/* The batch committed: size the next one by how long this one held the lock. */
+static void batch_done(batcher *b)
+{
+    double ms = (tf_store_mono() - b->t0) * 1000.0;
+    if (ms > TF_STORE_BATCH_MS && b->rows > BATCH_MIN)
+        b->rows /= 2;
+    else if (ms < TF_STORE_BATCH_MS / 4.0 && b->rows < BATCH_MAX)
+        b->rows *= 2;
+}
+
+/* What one clear is doing across its batches. */
+typedef struct clear_run clear_run;
+
+static int audit_insert(tf_store *s, clear_run *cr, const char *user, const char *selector,
+                        int64_t n);
+static int audit_add(tf_store *s, int64_t audit_id, int64_t n);
+
+
+struct clear_run {
+    const tf_filter *f;     /* the selection */
+    double now;             /* live leases are judged against this */
+    int64_t below;          /* next batch: ids below this */
+    int64_t audit_id;       /* the clears row, once written (0 before) */
+    int64_t total;          /* rows deleted (or listed, for a dry run) so far */
+};
+
+/*
+ * One batch of a clear, in the open transaction: list up to b->rows calls
+ * (fn), delete exactly those (unless dry_run) and add them to the audit
+ * row. *more is 1 when the batch was full (there may be more).
+ */
+static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *user,
+                       const char *selector, int dry_run, tf_row_fn fn, void *fn_user, int *more)
 {
     char prefix[65], key[65];
     int rc = TF_OK;
+    *more = 0;
     tf_q *q = q_get(s, ST_CLEAR_LIST, &rc);
     if (!q)
         return rc;
-    rc = bind_filter(s, q, f, prefix, key);
+    rc = bind_filter(s, q, cr->f, prefix, key);
+    int64_t listed = 0, lowest = cr->below;
     if (rc == TF_OK) {
-        q_double(s, q, 7, now);
-        rc = each_row(s, q, fn, fn_user, n, "list calls to clear");
+        q_double(s, q, 7, cr->now);
+        q_int64(s, q, 8, cr->below);
+        q_int64(s, q, 9, rows);
+        int src;
+        while ((src = q_step(s, q, "list calls to clear")) == Q_ROW) {
+            tf_call_row r;
+            row_from_q(s, q, &r);
+            lowest = r.id;
+            listed++;
+            if (fn)
+                fn(&r, fn_user);
+        }
+        if (src != Q_DONE)
+            rc = src;
     }
     q_done(s, q);
-    if (rc != TF_OK || dry_run)
+    if (rc != TF_OK || listed == 0)
         return rc;
-
-    q = q_get(s, ST_CLEAR, &rc);
-    if (!q)
-        return rc;
-    rc = bind_filter(s, q, f, prefix, key);
-    if (rc == TF_OK) {
-        q_double(s, q, 7, now);
-        rc = step_write(s, q, "clear calls", n);
+    *more = listed == rows;
+    int64_t deleted = listed;
+    if (!dry_run) {
+        q = q_get(s, ST_CLEAR, &rc);
+        if (!q)
+            return rc;
+        rc = bind_filter(s, q, cr->f, prefix, key);
+        if (rc == TF_OK) {
+            q_double(s, q, 7, cr->now);
+            q_int64(s, q, 8, cr->below);
+            q_int64(s, q, 9, lowest);
+            rc = step_write(s, q, "clear calls", &deleted);
+        }
+        q_done(s, q);
+        if (rc == TF_OK && cr->audit_id)
+            rc = audit_add(s, cr->audit_id, deleted);
+        else if (rc == TF_OK)
+            rc = audit_insert(s, cr, user, selector, deleted);
     }
-    q_done(s, q);
-    if (rc != TF_OK)
-        return rc;
+    cr->below = lowest;
+    cr->total += deleted;
+    return rc;
+}
 
+/* The audit row of a clear, written with its first batch (also when it deleted nothing). */
+static int audit_insert(tf_store *s, clear_run *cr, const char *user, const char *selector,
+                        int64_t n)
+{
     char iso[32];
-    tf_store_iso_time(now, iso);
-    q = q_get(s, ST_AUDIT, &rc);
+    tf_store_iso_time(cr->now, iso);
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_AUDIT, &rc);
     if (!q)
         return rc;
     q_text(s, q, 1, iso);
     q_text(s, q, 2, user);
     q_text(s, q, 3, selector);
-    q_int64(s, q, 4, *n);
+    q_int64(s, q, 4, n);
+    int src = q_step(s, q, "record the clear");
+    if (q_wrote(src))
+        cr->audit_id = s->eng->last_id(s, q);
+    else
+        rc = src;
+    q_done(s, q);
+    return rc;
+}
+
+/* A later batch adds what it deleted to the audit row. */
+static int audit_add(tf_store *s, int64_t audit_id, int64_t n)
+{
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_AUDIT_ADD, &rc);
+    if (!q)
+        return rc;
+    q_int64(s, q, 1, audit_id);
+    q_int64(s, q, 2, n);
     rc = step_write(s, q, "record the clear", NULL);
     q_done(s, q);
+    return rc;
+}
+
+/*
+ * Run one batch of a long write in its own transaction: fn does the work
+ * for b->rows rows and says whether more may follow. A dry run (read only)
+ * opens no write transaction.
+ */
+typedef int (*batch_fn)(tf_store *s, void *ctx, int64_t rows, int *more);
+
+static int run_batches(tf_store *s, const char *what, int read_only, batch_fn fn, void *ctx)
+{
+    batcher b = {BATCH_FIRST, 0, 0};
+    for (int more = 1; more;) {
+        batch_start(&b);
+        int rc = read_only ? TF_OK : tf_store_begin(s, what);
+        if (rc != TF_OK)
+            return rc;
+        rc = fn(s, ctx, b.rows, &more);
+        if (read_only)
+            ;
+        else if (rc != TF_OK)
+            tf_store_rollback(s);
+        else
+            rc = tf_store_commit(s, what);
+        if (rc != TF_OK)
+            return rc;
+        batch_done(&b);
+    }
+    return TF_OK;
+}
+
+/* tf_store_clear's batch: its arguments around clear_batch. */
+typedef struct clear_args {
+    clear_run run;          /* progress */
+    const char *user;       /* audit: who */
+    const char *selector;   /* audit: what they typed */
+    int dry_run;            /* list only */
+    tf_row_fn fn;           /* per row listed, or NULL */
+    void *fn_user;          /* its argument */
+} clear_args;
+
+static int clear_step(tf_store *s, void *ctx, int64_t rows, int *more)
+{
+    clear_args *a = ctx;
+    int rc = clear_batch(s, &a->run, rows, a->user, a->selector, a->dry_run, a->fn,
+                         a->fn_user, more);
+    /* nothing matched at all: the clear is still audited */
+    if (rc == TF_OK && !*more && !a->dry_run && !a->run.audit_id)
+        rc = audit_insert(s, &a->run, a->user, a->selector, 0);
     return rc;
 }
 
@@ -543,24 +692,39 @@ int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
         tf_store_set_err(s, "refusing to clear every call without a filter or --all");
         return TF_EINPUT;
     }
-    int rc = tf_store_begin(s, "clear calls");
-    if (rc != TF_OK)
-        return rc;
-    double now = 0;
-    int64_t n = 0;
-    rc = s->eng->now(s, &now);
+    clear_args a = {{f, 0, INT64_MAX, 0, 0}, user, selector, dry_run, fn, fn_user};
+    int rc = s->eng->now(s, &a.run.now);
     if (rc == TF_OK)
-        rc = clear_locked(s, f, now, user, selector, dry_run, fn, fn_user, &n);
-    if (rc != TF_OK) {
-        tf_store_rollback(s);
+        rc = run_batches(s, "clear calls", dry_run, clear_step, &a);
+    /* what was deleted stays deleted (and audited) even when a later batch failed */
+    if (count)
+        *count = a.run.total;
+    return rc;
+}
+
+/* tf_store_retry's batch. */
+typedef struct retry_args {
+    const tf_filter *f;     /* the selection */
+    int64_t total;          /* rows made runnable so far */
+} retry_args;
+
+static int retry_step(tf_store *s, void *ctx, int64_t rows, int *more)
+{
+    retry_args *a = ctx;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_RETRY, &rc);
+    if (!q)
         return rc;
+    char prefix[65], key[65];
+    int64_t n = 0;
+    rc = bind_filter(s, q, a->f, prefix, key);
+    if (rc == TF_OK) {
+        q_int64(s, q, 7, rows);
+        rc = step_write(s, q, "retry calls", &n);
     }
-    if (dry_run)
-        tf_store_rollback(s);
-    else
-        rc = tf_store_commit(s, "commit the clear");
-    if (rc == TF_OK && count)
-        *count = n;
+    q_done(s, q);
+    a->total += n;
+    *more = rc == TF_OK && n == rows;
     return rc;
 }
 
@@ -570,15 +734,33 @@ static int tf_store_retry_once(tf_store *s, const tf_filter *f, int64_t *count)
         *count = 0;
     if (!tf_store_is_open(s))
         return TF_ESTATE;
+    retry_args a = {f, 0};
+    int rc = run_batches(s, "retry calls", 0, retry_step, &a);
+    if (count)
+        *count = a.total;
+    return rc;
+}
+
+/* tf_store_gc's batch. */
+typedef struct gc_args {
+    char before[32];        /* finished_at bound, ISO-8601 */
+    int64_t total;          /* rows deleted so far */
+} gc_args;
+
+static int gc_step(tf_store *s, void *ctx, int64_t rows, int *more)
+{
+    gc_args *a = ctx;
     int rc = TF_OK;
-    tf_q *q = q_get(s, ST_RETRY, &rc);
+    tf_q *q = q_get(s, ST_GC, &rc);
     if (!q)
         return rc;
-    char prefix[65], key[65];
-    rc = bind_filter(s, q, f, prefix, key);
-    if (rc == TF_OK)
-        rc = step_write(s, q, "retry calls", count);
+    int64_t n = 0;
+    q_text(s, q, 1, a->before);
+    q_int64(s, q, 2, rows);
+    rc = step_write(s, q, "delete old calls", &n);
     q_done(s, q);
+    a->total += n;
+    *more = rc == TF_OK && n == rows;
     return rc;
 }
 
@@ -588,15 +770,12 @@ static int tf_store_gc_once(tf_store *s, double before, int64_t *count)
         *count = 0;
     if (!tf_store_is_open(s))
         return TF_ESTATE;
-    int rc = TF_OK;
-    tf_q *q = q_get(s, ST_GC, &rc);
-    if (!q)
-        return rc;
-    char iso[32];
-    tf_store_iso_time(before, iso);
-    q_text(s, q, 1, iso);
-    rc = step_write(s, q, "delete old calls", count);
-    q_done(s, q);
+    gc_args a;
+    tf_store_iso_time(before, a.before);
+    a.total = 0;
+    int rc = run_batches(s, "delete old calls", 0, gc_step, &a);
+    if (count)
+        *count = a.total;
     return rc;
 }
 

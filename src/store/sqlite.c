@@ -45,6 +45,8 @@ static const char *const own_sql[TX_COUNT] = {
 /* The connection of a SQLite handle (tf_store.impl). */
 typedef struct sq {
     sqlite3 *db;                    /* the connection */
+    int wait_ms;                    /* how long one step may wait for a lock (busy_wait) */
+    double wait_start;              /* monotonic seconds when the current wait began */
     sqlite3_stmt *stmt[ST_COUNT];   /* prepared on first use, finalized at close */
     sqlite3_stmt *own[TX_COUNT];    /* the engine's own statements (TX_*), prepared on first use */
 } sq;
@@ -158,18 +160,24 @@ static const char *const stmt_sql[ST_COUNT] = {
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
         " output, output_bytes, output_truncated"
         " FROM history WHERE call_id = ?1 ORDER BY attempt, id",
+    /* one batch, newest first: ids below ?8, at most ?9 rows */
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
-        " ORDER BY id DESC",
-    [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD,
+        " AND id < ?8 ORDER BY id DESC LIMIT ?9",
+    /* the batch just listed, in the same transaction: ids in [?9, ?8) that match */
+    [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD " AND id < ?8 AND id >= ?9",
     [ST_AUDIT] =
         "INSERT INTO clears (at, user, selector, count) VALUES (?1, ?2, ?3, ?4)",
+    [ST_AUDIT_ADD] = "UPDATE clears SET count = count + ?2 WHERE id = ?1",
+    /* one batch of at most ?7 failed calls not yet runnable again */
     [ST_RETRY] =
-        "UPDATE calls SET failures = 0, next_retry_at = NULL"
-        " WHERE status = 'failed' AND status <> 'succeeded' AND " FILTER_SQL,
+        "UPDATE calls SET failures = 0, next_retry_at = NULL WHERE id IN"
+        " (SELECT id FROM calls WHERE status = 'failed' AND status <> 'succeeded'"
+        " AND (failures <> 0 OR next_retry_at IS NOT NULL) AND " FILTER_SQL " LIMIT ?7)",
+    /* one batch of at most ?2 settled calls */
     [ST_GC] =
-        "DELETE FROM calls WHERE status IN ('succeeded', 'failed', 'interrupted')"
-        " AND finished_at < ?1",
+        "DELETE FROM calls WHERE id IN (SELECT id FROM calls"
+        " WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < ?1 LIMIT ?2)",
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = ?1 AND args_sha256 <> ?2"
         " ORDER BY id DESC LIMIT 1",
@@ -295,6 +303,34 @@ static int busy_ms(double left)
 }
 
 /*
+ * SQLite's busy handler: try again every millisecond until wait_ms have
+ * passed. SQLite's own busy timeout sleeps up to 100 ms between tries, so
+ * a waiter could keep missing the short gaps between our batched long
+ * writes (TF_STORE_BATCH_PAUSE_MS) and let a lease run out; a try costs a
+ * few system calls.
+ */
+static int busy_wait(void *arg, int tries)
+{
+    sq *c = arg;
+    double now = tf_store_mono();
+    if (tries == 0)
+        c->wait_start = now;
+    if ((now - c->wait_start) * 1000.0 >= c->wait_ms)
+        return 0;
+    struct timespec pause = {0, 1000 * 1000};
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
+/* How long the next steps may wait for a lock, in milliseconds. */
+static void set_wait(tf_store *s, int ms)
+{
+    sq *c = s->impl;
+    c->wait_ms = ms;
+    sqlite3_busy_handler(c->db, busy_wait, c);
+}
+
+/*
  * Step st, retrying SQLITE_BUSY (after SQLite's own busy timeout ran out)
  * until busy_total seconds have passed in all: each retry gives SQLite only
  * what is left of the budget. Returns the SQLite code.
@@ -313,13 +349,13 @@ static int raw_step(tf_store *s, sqlite3_stmt *st)
         if (left <= 0)
             break;
         sqlite3_reset(st);
-        sqlite3_busy_timeout(DB(s), busy_ms(left));
+        set_wait(s, busy_ms(left));
         shortened = 1;
         struct timespec pause = {0, 2 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
     if (shortened)
-        sqlite3_busy_timeout(DB(s), busy_ms(s->busy_total));
+        set_wait(s, busy_ms(s->busy_total));
     return src;
 }
 
@@ -458,7 +494,7 @@ static int sq_data_version(tf_store *s, int64_t *version)
 
 static void sq_set_busy(tf_store *s)
 {
-    sqlite3_busy_timeout(DB(s), busy_ms(s->busy_total));
+    set_wait(s, busy_ms(s->busy_total));
 }
 
 /* ---- open and migrate ------------------------------------------------- */

@@ -1504,6 +1504,65 @@ static void store__takeover_reports_the_stale_group(void **state)
     assert_int_equal(finish(f->s, &c, TF_OUT_SUCCEEDED, "1", NULL, 0, 1), TF_OK);
 }
 
+static int count_row(const tf_call_row *row, void *user)
+{
+    (void)row;
+    (*(int64_t *)user)++;
+    return 0;
+}
+
+/* Fill n rows of work w with status st behind the store's back (one statement). */
+static void fill_rows(const char *path, const char *w, const char *st, int n)
+{
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+             " INSERT INTO calls (work, version, args_sha256, args_json, status, result_json,"
+             " attempts, failures, next_retry_at, created_at, finished_at)"
+             " SELECT '%s', '', lower(hex(randomblob(32))), '{\"i\":' || i || '}', '%s', 'null', 1,"
+             " 2, 1e12, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z' FROM n", n, w, st);
+    raw_exec(path, sql);
+}
+
+/*
+ * Clear, retry and gc of many rows run in short batches (engine.h): they
+ * still list, delete and audit exactly what matched, and spare the rest.
+ */
+static void store__long_writes_in_batches(void **state)
+{
+    fx *f = *state;
+    fill_rows(f->path, "big", "succeeded", 12000);
+    fill_rows(f->path, "keep", "succeeded", 3);
+    fill_rows(f->path, "bad", "failed", 7000);
+    tf_filter fl = {.work = "big"};
+    int64_t listed = 0, n = 0;
+    assert_int_equal(tf_store_clear(f->s, &fl, "u", "--work big", 1, count_row, &listed, &n), TF_OK);
+    assert_int_equal(listed, 12000);
+    assert_int_equal(n, 12000);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'big'"), 12000);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 0); /* a dry run is not audited */
+    listed = 0;
+    assert_int_equal(tf_store_clear(f->s, &fl, "u", "--work big", 0, count_row, &listed, &n), TF_OK);
+    assert_int_equal(listed, 12000);
+    assert_int_equal(n, 12000);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'big'"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'keep'"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM clears"), 12000);
+
+    tf_filter fb = {.work = "bad"};
+    assert_int_equal(tf_store_retry(f->s, &fb, &n), TF_OK);
+    assert_int_equal(n, 7000);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE failures = 0"
+                                      " AND next_retry_at IS NULL AND work = 'bad'"), 7000);
+    assert_int_equal(tf_store_retry(f->s, &fb, &n), TF_OK);
+    assert_int_equal(n, 0); /* already runnable */
+
+    assert_int_equal(tf_store_gc(f->s, 1800000000.0, &n), TF_OK);
+    assert_int_equal(n, 7003);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 0);
+}
+
 static void proc__self_and_alive(void **state)
 {
     (void)state;
@@ -1569,6 +1628,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__other_namespace_lease_on_boot_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(store__failure_finish_is_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown(store__takeover_reports_the_stale_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__long_writes_in_batches, setup, teardown),
         cmocka_unit_test(proc__self_and_alive),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
