@@ -367,7 +367,7 @@ static void store_pg__claim_busy_hit(void **state)
     tf_claim o = claim_ok(b, &r);
     assert_int_equal(o.decision, TF_CLAIM_BUSY);
     tf_claim_clear(&o);
-    assert_int_equal(tf_store_exec_started(f->s, c.history_id, 4242, 4242, "/tmp/x.log"), TF_OK);
+    assert_int_equal(tf_store_exec_started(f->s, c.history_id, 4242, 4242, 0, "/tmp/x.log"), TF_OK);
     assert_int_equal(tf_store_renew(f->s, c.call_id, c.fence, 30), TF_OK);
     tf_finish fin = finish_of(&c, TF_OUT_SUCCEEDED, "42");
     assert_int_equal(tf_store_finish(f->s, &fin), TF_OK);
@@ -454,7 +454,7 @@ static void store_pg__deferred_writes(void **state)
     key_of(k2, "e2");
     tf_claim_req r1 = req_of("w", k1, 30), r2 = req_of("w", k2, 30);
     tf_claim c1 = claim_ok(f->s, &r1);
-    assert_int_equal(tf_store_exec_started_later(f->s, c1.history_id, 7, 7, NULL), TF_OK);
+    assert_int_equal(tf_store_exec_started_later(f->s, c1.history_id, 7, 7, 0, NULL), TF_OK);
     tf_finish fin = finish_of(&c1, TF_OUT_SUCCEEDED, "1");
     assert_int_equal(tf_store_finish_later(f->s, &fin), TF_OK);
     assert_int_equal(tf_store_pending(f->s), 2);
