@@ -100,7 +100,8 @@ typedef struct pg {
 
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
-    " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration" \
+    " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration," \
+    " runner_boot, runner_pidns, lease_boot_until" \
     " FROM calls WHERE work = $1::text AND version = $2::text AND args_sha256 = $3::text"
 
 /* LIMIT n with -1 meaning no limit */
@@ -113,9 +114,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_CALL] =
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
-        " runner_start, created_at, started_at)"
+        " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until)"
         " VALUES ($1::text, $2::text, $3::text, $4::text, 'running', 1, 0, 1, $5::float8,"
-        " $6::text, $7::bigint, $8::bigint, $9::text, $9::text)"
+        " $6::text, $7::bigint, $8::bigint, $9::text, $9::text, $10::text, $11::bigint,"
+        " $12::float8)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING RETURNING id",
     [ST_RECLAIM] =
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
@@ -123,23 +125,26 @@ static const char *const stmt_sql[ST_COUNT] = {
         " runner_pid = $4::bigint, runner_start = $5::bigint, started_at = $6::text,"
         " finished_at = NULL,"
         " result_json = CASE WHEN $7::integer <> 0 THEN result_json END,"
-        " result_at = CASE WHEN $7::integer <> 0 THEN result_at END WHERE id = $1::bigint",
+        " result_at = CASE WHEN $7::integer <> 0 THEN result_at END, runner_boot = $8::text,"
+        " runner_pidns = $9::bigint, lease_boot_until = $10::float8 WHERE id = $1::bigint",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = $2::float8 WHERE id = $1::bigint",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
-        " runner_pid, started_at) VALUES ($1::bigint, $2::integer, $3::bigint, 'running',"
-        " $4::text, $5::bigint, $6::text) RETURNING id",
+        " runner_pid, started_at, runner_boot, runner_pidns, runner_start)"
+        " VALUES ($1::bigint, $2::integer, $3::bigint, 'running',"
+        " $4::text, $5::bigint, $6::text, $7::text, $8::bigint, $9::bigint) RETURNING id",
     [ST_HIST_RUNNING] =
-        "SELECT id, exec_pgid FROM history"
+        "SELECT id, exec_pgid, exec_start, runner_boot, runner_pidns FROM history"
         " WHERE call_id = $1::bigint AND fence = $2::bigint AND status = 'running'",
     [ST_HIST_INTERRUPT] =
         "UPDATE history SET status = 'interrupted', finished_at = $2::text, error = $3::text"
         " WHERE id = $1::bigint",
     [ST_EXEC_STARTED] =
-        "UPDATE history SET exec_pid = $2::bigint, exec_pgid = $3::bigint, log_path = $4::text"
-        " WHERE id = $1::bigint",
+        "UPDATE history SET exec_pid = $2::bigint, exec_pgid = $3::bigint, log_path = $4::text,"
+        " exec_start = $5::bigint WHERE id = $1::bigint",
+    [ST_HIST_SIGNAL_NOTE] = "UPDATE history SET signal_note = $2::text WHERE id = $1::bigint",
     [ST_RENEW] =
-        "UPDATE calls SET lease_until = $3::float8"
+        "UPDATE calls SET lease_until = $3::float8, lease_boot_until = $4::float8"
         " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'",
     [ST_FENCE_CHECK] =
         "SELECT failures, next_retry_at FROM calls"
@@ -149,7 +154,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE calls SET status = $3::text, error = $5::text, failures = $6::integer,"
         " result_json = CASE WHEN $10::integer <> 0 THEN result_json ELSE $4::text END,"
         " result_at = CASE WHEN $10::integer <> 0 THEN result_at END,"
-        " next_retry_at = $7::float8, lease_until = NULL,"
+        " next_retry_at = $7::float8, lease_until = NULL, lease_boot_until = NULL,"
         " finished_at = $8::text, duration = $9::float8"
         " WHERE id = $1::bigint AND fence = $2::bigint",
     /* $9: a success's result_at; an interruption with $10 = 1 keeps the last good result */
@@ -161,7 +166,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHEN $10::integer <> 0 THEN result_at END,"
         " failures = coalesce($6::integer, failures),"
         " next_retry_at = CASE WHEN $6::integer IS NULL THEN next_retry_at END,"
-        " lease_until = NULL, finished_at = $7::text, duration = $8::float8"
+        " lease_until = NULL, lease_boot_until = NULL, finished_at = $7::text,"
+        " duration = $8::float8"
         " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'",
     [ST_FINISH_HIST] =
         "UPDATE history SET status = $3::text, finished_at = $4::text, duration = $5::float8,"
@@ -184,19 +190,28 @@ static const char *const stmt_sql[ST_COUNT] = {
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
         " output, output_bytes, output_truncated"
         " FROM history WHERE call_id = $1::bigint ORDER BY attempt, id",
+    /* one batch (inspect.c), newest first: ids below $8, at most $9 rows */
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
-        " ORDER BY id DESC",
-    [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD,
+        " AND id < $8::bigint ORDER BY id DESC LIMIT $9::bigint",
+    /* the batch just listed, in the same transaction: ids in [$9, $8) that match */
+    [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD
+                 " AND id < $8::bigint AND id >= $9::bigint",
     [ST_AUDIT] =
         "INSERT INTO clears (at, \"user\", selector, count)"
-        " VALUES ($1::text, $2::text, $3::text, $4::bigint)",
+        " VALUES ($1::text, $2::text, $3::text, $4::bigint) RETURNING id",
+    [ST_AUDIT_ADD] = "UPDATE clears SET count = count + $2::bigint WHERE id = $1::bigint",
+    /* one batch of at most $7 failed calls not yet runnable again */
     [ST_RETRY] =
-        "UPDATE calls SET failures = 0, next_retry_at = NULL"
-        " WHERE status = 'failed' AND status <> 'succeeded' AND " FILTER_SQL,
+        "UPDATE calls SET failures = 0, next_retry_at = NULL WHERE id IN"
+        " (SELECT id FROM calls WHERE status = 'failed' AND status <> 'succeeded'"
+        " AND (failures <> 0 OR next_retry_at IS NOT NULL) AND " FILTER_SQL
+        " LIMIT $7::bigint)",
+    /* one batch of at most $2 settled calls */
     [ST_GC] =
-        "DELETE FROM calls WHERE status IN ('succeeded', 'failed', 'interrupted')"
-        " AND finished_at < $1::text",
+        "DELETE FROM calls WHERE id IN (SELECT id FROM calls"
+        " WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < $1::text"
+        " LIMIT $2::bigint)",
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = $1::text AND args_sha256 <> $2::text"
         " ORDER BY id DESC LIMIT 1",

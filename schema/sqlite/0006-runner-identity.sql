@@ -1,5 +1,5 @@
--- 0005-runner-identity.sql - who a runner is, beyond a host name and a pid
--- (PRAGMA user_version 5).
+-- 0006-runner-identity.sql - who a runner is, beyond a host name and a pid
+-- (PRAGMA user_version 6).
 --
 -- A pid names a process only inside one PID namespace of one boot: two
 -- containers sharing a volume and a host name, or a host that rebooted,
