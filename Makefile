@@ -147,6 +147,7 @@ check-reliability: all
 	  scripts/campaign-crash 200 || st=1; \
 	  scripts/campaign-race 100 8 || st=1; \
 	  scripts/campaign-faults || st=1; \
+	  scripts/campaign-reality || st=1; \
 	  exit $$st
 
 bench: all $(BENCHES) $(TOOLS)

@@ -417,7 +417,7 @@ static void store_pg__lease_on_server_clock_and_fence(void **state)
     tf_claim c = claim_ok(f->s, &r);
     assert_int_equal(c.decision, TF_CLAIM_RUN);
     char sql[256];
-    snprintf(sql, sizeof sql, "UPDATE calls SET runner_host = 'elsewhere' WHERE id = %lld",
+    snprintf(sql, sizeof sql, "UPDATE calls SET runner_host = 'elsewhere', runner_boot = 'another-boot' WHERE id = %lld",
              (long long)c.call_id);
     sql_on(f->uri, sql);
     tf_claim o = claim_ok(b, &r);
