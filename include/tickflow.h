@@ -508,7 +508,7 @@ typedef struct tf_execution_row {
     const char *work;       /* the call's work */
     const char *args_sha256;/* its key */
     const char *args_json;  /* its canonical arguments */
-    tf_history_row h;       /* the attempt */
+    tf_history_row h;       /* the attempt (h.output is NULL here: tf_calls_history has it) */
 } tf_execution_row;
 typedef int (*tf_execution_fn)(const tf_execution_row *row, void *user);  /* non-zero stops */
 

@@ -48,6 +48,7 @@ int cmd_status(int argc, char **argv);  /* status.c */
 int cmd_stats(int argc, char **argv);   /* stats.c */
 int cmd_metrics(int argc, char **argv); /* metrics.c */
 int cmd_check(int argc, char **argv);   /* check.c */
+int cmd_report(int argc, char **argv);  /* report.c */
 
 /* ---- metrics.c: what run writes to --metrics-file ------------------------ */
 

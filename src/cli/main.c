@@ -21,6 +21,7 @@ static const tf_cmd commands[] = {
     {"stats",  cmd_stats,  "what the cache saved: calls, hits, hit rate, time saved per work"},
     {"metrics", cmd_metrics, "print Prometheus metrics of the database"},
     {"check",  cmd_check,  "health check: recent successes, no failed or stuck calls"},
+    {"report", cmd_report, "write an HTML page of what ran: timeline, failures, hits"},
     {"canon",  cmd_canon,  "print the RFC 8785 canonical form of a JSON document"},
     {"hash",   cmd_hash,   "print the SHA-256 key of a JSON document"},
 };

@@ -470,6 +470,9 @@ int tf_store_executions(tf_store *s, const char *since, tf_execution_fn fn, void
         h->term_signal = (int)q_col_int64(s, q, 13);
         h->error = q_col_text(s, q, 14);
         h->log_path = q_col_text(s, q, 15);
+        h->output = NULL; /* not read here: tf_calls_history has it, one call at a time */
+        h->output_bytes = -1;
+        h->output_truncated = 0;
         if (fn && fn(&r, user) != 0)
             break;
     }
