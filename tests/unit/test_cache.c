@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "tickflow.h"
+#include "helpers/lines.h"
 #include "filehash.h"
 
 typedef struct fixture {
@@ -60,27 +61,6 @@ static int teardown(void **state)
 static double fixture_clock(void *user)
 {
     return ((fixture *)user)->now;
-}
-
-static int count_lines(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0;
-    int n = 0, c;
-    while ((c = fgetc(fp)) != EOF)
-        n += c == '\n';
-    fclose(fp);
-    return n;
-}
-
-static void append_line(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "a");
-    if (fp) {
-        fprintf(fp, "%s\n", text);
-        fclose(fp);
-    }
 }
 
 /* The first column of the first row of sql, as text (malloc'd) or NULL. */

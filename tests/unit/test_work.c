@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tickflow.h"
+#include "helpers/lines.h"
 
 typedef struct fixture {
     char dir[64];           /* temporary folder */
@@ -48,27 +49,6 @@ static int teardown(void **state)
     assert_int_equal(system(cmd), 0);
     free(f);
     return 0;
-}
-
-static int count_lines(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0;
-    int n = 0, c;
-    while ((c = fgetc(fp)) != EOF)
-        n += c == '\n';
-    fclose(fp);
-    return n;
-}
-
-static void append_line(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "a");
-    if (fp) {
-        fprintf(fp, "%s\n", text);
-        fclose(fp);
-    }
 }
 
 static long long sql_int(const char *db, const char *sql)
