@@ -172,10 +172,10 @@ typedef double (*tf_clock_fn)(void *user);
 void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user);
 
 /*
- * The cache clock: the time results are aged on (tf_work_opts.max_age)
- * and hits are dated by (stats). It starts at `now` (epoch seconds) and
- * advances with the app clock from this call on; 0 (default) makes it the
- * app clock itself. `tickflow run --now` sets it, so a test or a re-run
+ * The cache clock: the time results are aged on (tf_work_opts.max_age;
+ * stats date hits on the app clock, like the history). It starts at `now`
+ * (epoch seconds) and advances with the app clock from this call on; 0
+ * (default) makes it the app clock itself. `tickflow run --now` sets it, so a test or a re-run
  * can move a pipeline past an expiry without touching leases or the
  * timestamps of executions (those stay on the app clock).
  */
