@@ -2,7 +2,9 @@
  * bench/record.c - the recording path: what a call that runs costs besides
  * the work itself.
  *
- *   record --dir DIR [--calls N] [--rounds R] [--commands C]
+ *   record --dir DIR [--db URI] [--calls N] [--rounds R] [--commands C]
+ * --db records into that database (a PostgreSQL URI, say) instead of
+ * DIR/record.db; the SQLite peer stays in DIR.
  *
  * 1. Store protocol, as tf_run records a call: tf_store_claim (a new call:
  *    BEGIN IMMEDIATE, the previous call's queued end, insert the call and its
@@ -137,11 +139,12 @@ static void cmd_flow(tf_tick *tick, void *user)
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *db_uri = NULL;
     long calls = 5000, commands = 100;
     int rounds = 5;
     static const struct option longopts[] = {
         {"dir", required_argument, NULL, 'd'},
+        {"db", required_argument, NULL, 'u'},
         {"calls", required_argument, NULL, 'n'},
         {"rounds", required_argument, NULL, 'r'},
         {"commands", required_argument, NULL, 'c'},
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'd': dir = optarg; break;
+        case 'u': db_uri = optarg; break;
         case 'n': calls = atol(optarg); break;
         case 'r': rounds = atoi(optarg); break;
         case 'c': commands = atol(optarg); break;
@@ -158,11 +162,12 @@ int main(int argc, char **argv)
         }
     }
     if (!dir || calls < 1 || rounds < 1 || rounds > 100 || commands < 1) {
-        fprintf(stderr, "usage: record --dir DIR [--calls N] [--rounds R] [--commands C]\n");
+        fprintf(stderr, "usage: record --dir DIR [--db URI] [--calls N] [--rounds R] [--commands C]\n");
         return 2;
     }
     char path[4096], peer_path[4096];
-    int n1 = snprintf(path, sizeof path, "%s/record.db", dir);
+    int n1 = db_uri ? snprintf(path, sizeof path, "%s", db_uri)
+                    : snprintf(path, sizeof path, "%s/record.db", dir);
     int n2 = snprintf(peer_path, sizeof peer_path, "%s/peer.db", dir);
     if (n1 < 0 || (size_t)n1 >= sizeof path || n2 < 0 || (size_t)n2 >= sizeof peer_path)
         bench_die("path", "too long");
