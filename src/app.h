@@ -20,6 +20,8 @@
 #define TF_MEMO_PRELOAD_MAX 1000000
 /* A table of at most this many calls is read whole on a work's first miss. */
 #define TF_MEMO_PRELOAD_SMALL 200000
+/* In a larger table, a work of at most this many calls is read on its first miss. */
+#define TF_MEMO_PRELOAD_WORK 65536
 
 /* Seconds a claim lives without renewal by default (tf_loop_opts.lease); renewed every third of it. */
 #define TF_LEASE_SECONDS 30.0
@@ -48,6 +50,8 @@ struct tf_work {
     int preloaded;          /* its succeeded calls were read into the memo once */
     int64_t misses;         /* memo misses of this work before its preload */
     int64_t preload_after;  /* preload once misses reach this (0 = not decided yet) */
+    int preload_scan;       /* the preload reads the (small) table in one sequential pass */
+    int64_t preload_rows;   /* rows the preload may add (memo sizing), or 0 if unknown */
     int last_read;          /* last_args was read from the store (once per process) */
     char last_key[65];      /* key of this work's latest execution here ("" if unknown) */
     char *last_args;        /* canonical args of its latest execution, owned, or NULL */

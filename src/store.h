@@ -241,6 +241,14 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
                             int scan, tf_succeeded_fn fn, void *user);
 
 /*
+ * The calls of one work and version, counted up to max through the key
+ * index (*count == max means "max or more"): its cost grows with the
+ * count, not with the table.
+ */
+int tf_store_count_work(tf_store *s, const char *work, const char *version, int64_t max,
+                        int64_t *count);
+
+/*
  * An upper estimate of the rows in calls (ids are never reused, so the
  * span of ids), read in O(log n). For sizing decisions only.
  */

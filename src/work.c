@@ -887,18 +887,32 @@ static int preload_one(const char *key, const char *result_json, double result_a
 /*
  * Whether a memo miss of w should read all of w's succeeded calls now.
  * One scan costs about what a few point lookups cost per row, so it pays
- * when the flow will ask for a good share of the table: at once for a
- * small table (a foreach over thousands of cached items), and for a large
- * one only after misses reached 1/32 of its rows (a flow asking for 10,000
- * of 1,000,000 calls keeps its point lookups and starts in milliseconds).
+ * when the flow will ask for a good share of the work's rows. Sizes are
+ * the work's, not the table's: a work of 10,000 calls in a file that also
+ * holds 1,000,000 of another work preloads its own 10,000 through the key
+ * index at once (judged by the table's size it kept 10,000 point lookups:
+ * 4 times slower). A small table is read in one sequential pass; a work of
+ * more than TF_MEMO_PRELOAD_SMALL rows preloads only after misses reached
+ * 1/32 of the table (a flow asking for 10,000 of its 1,000,000 calls keeps
+ * its point lookups and starts in milliseconds).
  */
 static int preload_due(tf_app *app, tf_work *w)
 {
     if (!w->preload_after) {
-        int64_t rows = 0;
+        int64_t rows = 0, mine = 0;
         if (tf_store_row_estimate(app->store, &rows) != TF_OK)
             rows = TF_MEMO_PRELOAD_SMALL + 1;
-        w->preload_after = rows <= TF_MEMO_PRELOAD_SMALL ? 1 : rows / 32;
+        w->preload_scan = rows <= TF_MEMO_PRELOAD_SMALL;
+        w->preload_rows = rows;
+        if (!w->preload_scan) {
+            /* counting stops at the bound: a few ms at most, once per process and work */
+            if (tf_store_count_work(app->store, w->name, w->version, TF_MEMO_PRELOAD_WORK + 1,
+                                    &mine) != TF_OK)
+                mine = TF_MEMO_PRELOAD_WORK + 1;
+            if (mine <= TF_MEMO_PRELOAD_WORK)
+                w->preload_rows = mine;
+        }
+        w->preload_after = w->preload_scan || mine <= TF_MEMO_PRELOAD_WORK ? 1 : rows / 32;
     }
     return ++w->misses >= w->preload_after;
 }
@@ -911,13 +925,11 @@ static int preload_due(tf_app *app, tf_work *w)
 static int memo_preload(tf_app *app, tf_work *w)
 {
     w->preloaded = 1;
-    int small = w->preload_after == 1; /* see preload_due: a small table is scanned whole */
-    int64_t rows = 0;
-    /* a small table's row count bounds what the scan adds: size the memo once */
-    if (small && tf_store_row_estimate(app->store, &rows) == TF_OK && rows > 0)
-        tf_memo_reserve(&app->memo, (size_t)rows); /* a failure only means growing later */
+    /* a known row count bounds what the read adds: size the memo once */
+    if (w->preload_after == 1 && w->preload_rows > 0)
+        tf_memo_reserve(&app->memo, (size_t)w->preload_rows); /* a failure only means growing later */
     int rc = tf_store_each_succeeded(app->store, w->name, w->version, TF_MEMO_PRELOAD_MAX,
-                                     small, preload_one, w);
+                                     w->preload_scan, preload_one, w);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
     return TF_OK;

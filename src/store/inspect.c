@@ -837,6 +837,22 @@ static int tf_store_each_succeeded_once(tf_store *s, const char *work, const cha
     return rc;
 }
 
+static int tf_store_count_work_once(tf_store *s, const char *work, const char *version,
+                                    int64_t max, int64_t *count)
+{
+    *count = 0;
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_COUNT_WORK, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, work);
+    q_text(s, q, 2, version ? version : "");
+    q_int64(s, q, 3, max);
+    return step_int64(s, q, "count the calls of a work", count);
+}
+
 static int tf_store_row_estimate_once(tf_store *s, int64_t *rows)
 {
     *rows = 0;
@@ -881,6 +897,14 @@ int tf_store_each_succeeded(tf_store *s, const char *work, const char *version, 
 {
     int rc;
     RETRYING(s, rc, tf_store_each_succeeded_once(s, work, version, limit, scan, fn, user));
+    return rc;
+}
+
+int tf_store_count_work(tf_store *s, const char *work, const char *version, int64_t max,
+                        int64_t *count)
+{
+    int rc;
+    RETRYING(s, rc, tf_store_count_work_once(s, work, version, max, count));
     return rc;
 }
 

@@ -217,6 +217,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ORDER BY id DESC LIMIT 1",
     [ST_COUNT_ROWS] =
         "SELECT count(*) FROM (SELECT 1 FROM calls WHERE " FILTER_SQL LIMIT_OF("$7") ") AS m",
+    [ST_COUNT_WORK] =
+        "SELECT count(*) FROM (SELECT 1 FROM calls WHERE work = $1::text AND version = $2::text"
+        " LIMIT $3::bigint) AS w",
     [ST_ROW_ESTIMATE] =
         "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
     [ST_EACH_SUCCEEDED] =

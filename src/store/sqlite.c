@@ -184,6 +184,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* ?7: count at most this many (-1: all) */
     [ST_COUNT_ROWS] = "SELECT count(*) FROM (SELECT 1 FROM calls WHERE " FILTER_SQL " LIMIT ?7)",
     /* two subqueries: each is one b-tree seek (max and min together scan the table) */
+    /* a work's calls of one version, counted up to ?3 through the key index */
+    [ST_COUNT_WORK] =
+        "SELECT count(*) FROM (SELECT 1 FROM calls WHERE work = ?1 AND version = ?2 LIMIT ?3)",
     [ST_ROW_ESTIMATE] =
         "SELECT coalesce((SELECT max(id) FROM calls) - (SELECT min(id) FROM calls) + 1, 0)",
     /* per work: calls by status, failed for good, running with an ended lease (?1 = now) */

@@ -1125,6 +1125,62 @@ static void store__gc_settled_only(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 2);
 }
 
+
+/* A work's calls are counted through the key index, up to a bound (memo preload sizing). */
+static void store__count_work_bounded(void **state)
+{
+    fx *f = *state;
+    make_call(f, "a", "01", 1000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "a", "02", 1000, TF_OUT_FAILED, "{}");
+    make_call(f, "a", "03", 1000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "b", "04", 1000, TF_OUT_SUCCEEDED, "{}");
+    int64_t n = -1;
+    assert_int_equal(tf_store_count_work(f->s, "a", "", 100, &n), TF_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(tf_store_count_work(f->s, "a", "", 2, &n), TF_OK);
+    assert_int_equal(n, 2); /* the bound: "2 or more" */
+    assert_int_equal(tf_store_count_work(f->s, "b", "", 100, &n), TF_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tf_store_count_work(f->s, "a", "v2", 100, &n), TF_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(tf_store_count_work(f->s, "none", "", 100, &n), TF_OK);
+    assert_int_equal(n, 0);
+}
+
+/* An execution's output tail is stored with its attempt, also through a deferred finish. */
+static void store__output_stored_with_attempt(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "0a");
+    tf_claim_req r = req_of("w", key);
+    tf_claim c = claim_ok(f->s, &r);
+    tf_finish fin = {
+        .call_id = c.call_id, .fence = c.fence, .history_id = c.history_id,
+        .outcome = TF_OUT_SUCCEEDED, .result_json = "1", .duration = 0.1,
+        .output = "the tail\n", .output_total = 70000, .output_truncated = 1, .output_captured = 1,
+    };
+    char tail[] = "the tail\n";
+    fin.output = tail;
+    assert_int_equal(tf_store_finish_later(f->s, &fin), TF_OK);
+    tail[0] = 'X'; /* the queue keeps its own copy */
+    key_of(key, "0b");
+    r = req_of("w", key);
+    tf_claim c2 = claim_ok(f->s, &r); /* commits the deferred end */
+    fin = (tf_finish){
+        .call_id = c2.call_id, .fence = c2.fence, .history_id = c2.history_id,
+        .outcome = TF_OUT_SUCCEEDED, .result_json = "1", .duration = 0.1, .output_captured = 1,
+    };
+    assert_int_equal(tf_store_finish(f->s, &fin), TF_OK); /* a silent command */
+    char *t = raw_text(f->path, "SELECT group_concat(coalesce(output, '-') || '|' || "
+                       "coalesce(output_bytes, 'null') || '|' || output_truncated, ';') FROM "
+                       "(SELECT * FROM history ORDER BY id)");
+    assert_string_equal(t, "the tail\n|70000|1;-|0|0");
+    free(t);
+    tf_claim_clear(&c);
+    tf_claim_clear(&c2);
+}
+
 static void store__data_version(void **state)
 {
     fx *f = *state;
@@ -1618,6 +1674,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__history_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_and_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(store__gc_settled_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__count_work_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__output_stored_with_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(store__data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(store__busy_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(store__open_does_not_wait_for_writers, setup, teardown),
