@@ -123,6 +123,42 @@ static fc_entry *entry_of(tf_filecache *fc, const char *base, const char *rel)
     return e;
 }
 
+void tf_filecache_sweep(tf_filecache *fc, uint64_t before)
+{
+    if (!fc || !fc->used)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < fc->cap; i++)
+        kept += fc->slots[i].path && fc->slots[i].tick >= before;
+    if (kept == fc->used)
+        return;
+    /* rebuild: open addressing has no cheap delete */
+    fc_entry *old = fc->slots;
+    size_t cap = fc->cap;
+    fc->slots = calloc(cap, sizeof *fc->slots);
+    if (!fc->slots) {
+        fc->slots = old; /* no memory to shrink with: keep everything */
+        return;
+    }
+    fc->used = 0;
+    for (size_t i = 0; i < cap; i++) {
+        fc_entry *e = &old[i];
+        if (!e->path)
+            continue;
+        if (e->tick < before) {
+            free(e->path);
+            free(e->base);
+            continue;
+        }
+        size_t j = (size_t)e->hash & (cap - 1);
+        while (fc->slots[j].path)
+            j = (j + 1) & (cap - 1);
+        fc->slots[j] = *e;
+        fc->used++;
+    }
+    free(old);
+}
+
 int tf_filecache_path_ok(const char *rel)
 {
     if (!rel || !*rel || rel[0] == '/')

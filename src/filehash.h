@@ -41,6 +41,13 @@ int tf_filecache_get(tf_filecache *fc, const char *base_dir, const char *rel, ui
 /* Files read and hashed since the cache was made (for tests and figures). */
 uint64_t tf_filecache_reads(const tf_filecache *fc);
 
+/*
+ * Forget the files not looked at successfully since tick `before` (a
+ * daemon whose file names come and go keeps a bounded cache); they are
+ * simply read again if they come back.
+ */
+void tf_filecache_sweep(tf_filecache *fc, uint64_t before);
+
 /* 1 if rel is acceptable to tf_filecache_get (relative, no empty or ".." component). */
 int tf_filecache_path_ok(const char *rel);
 

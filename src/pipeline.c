@@ -27,6 +27,9 @@
 #include "json.h"
 #include "template.h"
 
+/* Every this many ticks, content keys of files not seen for as long are forgotten. */
+#define TF_FILES_SWEEP 256
+
 /* What a work reached in the current evaluation. */
 enum { PL_UNSEEN, PL_OK, PL_PENDING, PL_FAILED, PL_WAITING };
 
@@ -1108,6 +1111,8 @@ static void pipeline_flow(tf_tick *tick, void *user)
         .now = p->now > 0 ? p->now : real_now(), .base_dir = p->dir,
         .result = result_of, .user = d, .files = p->files, .tick = tf_tick_number(tick),
     };
+    if (env.tick % TF_FILES_SWEEP == 0 && env.tick > TF_FILES_SWEEP)
+        tf_filecache_sweep(p->files, env.tick - TF_FILES_SWEEP); /* files gone for a while */
     time_t secs = (time_t)env.now;
     struct tm tm;
     int minute = localtime_r(&secs, &tm) ? tm.tm_hour * 60 + tm.tm_min : 0;

@@ -466,6 +466,14 @@ static void cache__file_hashed_once_while_unchanged(void **state)
     assert_int_equal(symlink(".", sub), 0); /* a linked folder on the way */
     assert_int_equal(tf_filecache_get(fc, f->dir, "sub/a.txt", 5, &b, err, sizeof err), TF_EINPUT);
     assert_int_equal(tf_filecache_get(fc, f->dir, "./a.txt", 5, &b, err, sizeof err), TF_OK);
+    /* a sweep forgets what was not seen since; what was is kept without a read */
+    uint64_t reads = tf_filecache_reads(fc);
+    tf_filecache_sweep(fc, 5);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "./a.txt", 6, &b, err, sizeof err), TF_OK);
+    assert_int_equal(tf_filecache_reads(fc), reads);
+    tf_filecache_sweep(fc, 7);
+    assert_int_equal(tf_filecache_get(fc, f->dir, "./a.txt", 8, &b, err, sizeof err), TF_OK);
+    assert_int_equal(tf_filecache_reads(fc), reads + 1);
     tf_filecache_free(fc);
 }
 
