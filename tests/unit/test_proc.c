@@ -72,6 +72,30 @@ static void reap(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* Our identity and a live group (leader pid, grandchild g) with its leader's start time. */
+typedef struct live_group {
+    tf_proc_id me;          /* this process */
+    pid_t pid;              /* the group's leader */
+    pid_t g;                /* a grandchild in the group */
+    long long st;           /* the leader's start time */
+} live_group;
+
+static void group_up(live_group *x)
+{
+    assert_int_equal(tf_proc_self(&x->me), TF_OK);
+    x->pid = spawn_group(&x->g);
+    assert_int_equal(tf_proc_start_time(x->pid, &x->st), TF_OK);
+}
+
+/* Nothing of the group was signalled; then it is taken down. */
+static void group_untouched_then_reaped(live_group *x)
+{
+    nap(0.05);
+    assert_true(exists(x->pid));
+    assert_true(exists(x->g));
+    reap(x->pid);
+}
+
 static void proc__identity_names_boot_and_namespace(void **state)
 {
     (void)state;
@@ -105,68 +129,50 @@ static void proc__boottime_advances(void **state)
 static void proc__kill_group_needs_our_namespace(void **state)
 {
     (void)state;
-    tf_proc_id me;
-    assert_int_equal(tf_proc_self(&me), TF_OK);
-    pid_t g = 0;
-    pid_t pid = spawn_group(&g);
-    long long st = 0;
-    assert_int_equal(tf_proc_start_time(pid, &st), TF_OK);
+    live_group x;
+    group_up(&x);
     char note[256];
-    tf_proc_group other_ns = {pid, st, me.boot, me.pidns + 1};
-    assert_int_equal(tf_proc_kill_group(&me, &other_ns, note, sizeof note), 0);
+    tf_proc_group other_ns = {x.pid, x.st, x.me.boot, x.me.pidns + 1};
+    assert_int_equal(tf_proc_kill_group(&x.me, &other_ns, note, sizeof note), 0);
     assert_non_null(strstr(note, "another boot or PID namespace"));
-    tf_proc_group other_boot = {pid, st, "00000000-0000-0000-0000-000000000000", me.pidns};
-    assert_int_equal(tf_proc_kill_group(&me, &other_boot, note, sizeof note), 0);
-    tf_proc_group no_start = {pid, 0, me.boot, me.pidns};
-    assert_int_equal(tf_proc_kill_group(&me, &no_start, note, sizeof note), 0);
+    tf_proc_group other_boot = {x.pid, x.st, "00000000-0000-0000-0000-000000000000", x.me.pidns};
+    assert_int_equal(tf_proc_kill_group(&x.me, &other_boot, note, sizeof note), 0);
+    tf_proc_group no_start = {x.pid, 0, x.me.boot, x.me.pidns};
+    assert_int_equal(tf_proc_kill_group(&x.me, &no_start, note, sizeof note), 0);
     assert_non_null(strstr(note, "no recorded start time"));
-    nap(0.05);
-    assert_true(exists(pid));
-    assert_true(exists(g));
-    reap(pid);
+    group_untouched_then_reaped(&x);
 }
 
 static void proc__kill_group_refuses_a_reused_pid(void **state)
 {
     (void)state;
-    tf_proc_id me;
-    assert_int_equal(tf_proc_self(&me), TF_OK);
-    pid_t g = 0;
-    pid_t pid = spawn_group(&g);
-    long long st = 0;
-    assert_int_equal(tf_proc_start_time(pid, &st), TF_OK);
+    live_group x;
+    group_up(&x);
     /* the execution recorded under this pid started at another time: a bystander has the pid now */
-    tf_proc_group stale = {pid, st - 7, me.boot, me.pidns};
+    tf_proc_group stale = {x.pid, x.st - 7, x.me.boot, x.me.pidns};
     char note[256];
-    assert_int_equal(tf_proc_kill_group(&me, &stale, note, sizeof note), 0);
+    assert_int_equal(tf_proc_kill_group(&x.me, &stale, note, sizeof note), 0);
     assert_non_null(strstr(note, "is now another process"));
-    nap(0.05);
-    assert_true(exists(pid));
-    assert_true(exists(g));
-    reap(pid);
+    group_untouched_then_reaped(&x);
 }
 
 static void proc__kill_group_kills_the_proven_group(void **state)
 {
     (void)state;
-    tf_proc_id me;
-    assert_int_equal(tf_proc_self(&me), TF_OK);
-    pid_t g = 0;
-    pid_t pid = spawn_group(&g);
-    long long st = 0;
-    assert_int_equal(tf_proc_start_time(pid, &st), TF_OK);
-    tf_proc_group grp = {pid, st, me.boot, me.pidns};
+    live_group x;
+    group_up(&x);
+    tf_proc_group grp = {x.pid, x.st, x.me.boot, x.me.pidns};
     char note[256];
-    assert_int_equal(tf_proc_kill_group(&me, &grp, note, sizeof note), 1);
+    assert_int_equal(tf_proc_kill_group(&x.me, &grp, note, sizeof note), 1);
     assert_non_null(strstr(note, "killed process group"));
     int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(waitpid(x.pid, &status, 0), x.pid);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    for (int i = 0; i < 100 && exists(g); i++)
+    for (int i = 0; i < 100 && exists(x.g); i++)
         nap(0.02);
-    assert_false(exists(g));
+    assert_false(exists(x.g));
     /* once gone, nothing is signalled and the note says so */
-    assert_int_equal(tf_proc_kill_group(&me, &grp, note, sizeof note), 0);
+    assert_int_equal(tf_proc_kill_group(&x.me, &grp, note, sizeof note), 0);
     assert_non_null(strstr(note, "already ended"));
 }
 
