@@ -110,7 +110,10 @@ for trial in 1 2 3; do
     [ "$n" = 11 ] && [ "$dups" = 0 ] || { grep " $day " runs.txt; fail "race: trial $trial: $n executions, $dups duplicated (want 11, 0)"; }
 done
 [ "$(pg_q "$U" "SELECT count(*) FROM calls WHERE status <> 'succeeded'")" = 0 ] || fail "race: unsettled calls"
-echo "ok - race: 6 schedulers on 3 hosts over 11 calls, 3 trials: every call once, every exit 0"
+# each simulated host has a boot of its own: runners of other hosts were judged by lease on now()
+boots=$(pg_q "$U" "SELECT count(DISTINCT runner_boot) FROM history")
+[ "$boots" -ge 2 ] || fail "race: attempts name $boots boot ids (want one per host that ran)"
+echo "ok - race: 6 schedulers on 3 hosts over 11 calls, 3 trials: every call once, every exit 0 ($boots boot ids)"
 
 # ---- sigstop: stopped past the lease, taken over, resumed finish refused ----------
 fresh

@@ -40,13 +40,25 @@ pg_password() {
 }
 
 # as_host NAME CMD...: run CMD as if on another machine: its own host name
-# (UTS namespace) and PID namespace (pids collide with other "hosts"),
-# talking to the server over TCP. Prints "skipped" and returns 77 when
-# namespaces are not available here.
+# (UTS namespace), PID namespace (pids collide with other "hosts"), boot
+# id (a file bound over /proc/sys/kernel/random/boot_id in its own mount
+# namespace, derived from NAME) and /dev/shm, talking to the server over TCP. A runner
+# of another boot is judged by its lease on the server's clock, as on a
+# real second machine. Prints "skipped" and returns 77 when namespaces are
+# not available here.
 as_host() {
     h=$1
     shift
-    unshare --uts --pid --fork --mount-proc sh -c 'hostname "$1" && shift && exec "$@"' as_host "$h" "$@"
+    unshare --uts --pid --fork --mount-proc sh -c '
+        hostname "$1" || exit 1
+        f=$(mktemp) || exit 1
+        printf "0b0b0b0b-0000-4000-8000-%s\n" "$(printf %s "$1" | md5sum | cut -c1-12)" > "$f"
+        mount --bind "$f" /proc/sys/kernel/random/boot_id || exit 1
+        rm -f "$f"
+        # its own /dev/shm: faketime names its semaphore by pid, and pids collide across "hosts"
+        mount -t tmpfs -o size=4m,mode=1777 tmpfs /dev/shm || exit 1
+        shift
+        exec "$@"' as_host "$h" "$@"
 }
 
 # hosts_ok: 0 if as_host works here.
