@@ -1,5 +1,5 @@
 # tickflow - build, test, install.
-#   make            build/tickflow, build/libtickflow.a, build/examples/*
+#   make            build/tickflow, build/libtickflow.a, build/libtickflow.so*, build/examples/*
 #   make test       unit tests (cmocka) + shell tests on the real binary
 #   make asan       the same tests under AddressSanitizer + UBSan
 #   make valgrind   the unit tests under valgrind memcheck
@@ -42,6 +42,12 @@ TEST_LIBS   = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASEFLAGS) $(OPT) $(WARN) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)
 
+# Objects are rebuilt when the compile command changes (flags, compiler):
+# $(FLAGS) holds the last one and is rewritten only when it differs.
+FLAGS    := $(B)/.flags
+FLAGS_NOW := $(CC) $(BASEFLAGS) $(OPT) $(WARN) $(EXTRA_CFLAGS) $(CFLAGS) -fPIC
+$(shell mkdir -p $(B) && { [ "$$(cat $(FLAGS) 2>/dev/null)" = '$(FLAGS_NOW)' ] || printf '%s\n' '$(FLAGS_NOW)' > $(FLAGS); })
+
 LIB_SRC  := $(wildcard src/*.c src/store/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 EX_SRC   := $(wildcard examples/*.c)
@@ -55,6 +61,11 @@ LIB_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst %,$(B)/obj/gen/schema-%.o,$(ENGINES))
 CLI_OBJ  := $(patsubst src/%.c,$(B)/obj/%.o,$(CLI_SRC))
 LIB      := $(B)/libtickflow.a
+# The shared library: real name with the full version, soname with the major.
+VERSION  := $(shell sed -n 's/^\#define TF_VERSION "\(.*\)"/\1/p' include/tickflow.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libtickflow.so.$(SOMAJOR)
+SOLIB    := $(B)/libtickflow.so.$(VERSION)
 BIN      := $(B)/tickflow
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRC))
 TESTS    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
@@ -67,7 +78,7 @@ TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 .PHONY: all test unit shtest asan valgrind bench fuzz demo install uninstall clean check-full check-reliability deps
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(BIN) $(EXAMPLES)
+all: $(LIB) $(SOLIB) $(BIN) $(EXAMPLES)
 
 deps: $(DEPS_OK)
 $(DEPS_OK): scripts/install-deps
@@ -84,17 +95,33 @@ $(B)/gen/schema-postgres.c: $(SCHEMA_postgres) scripts/embed-schema
 	@mkdir -p $(dir $@)
 	scripts/embed-schema postgres $(SCHEMA_postgres) > $@.tmp && mv $@.tmp $@
 
-$(B)/obj/gen/schema-%.o: $(B)/gen/schema-%.c | $(DEPS_OK)
+# Library objects are position-independent: the same objects make the
+# static and the shared library.
+$(B)/obj/gen/schema-%.o: $(B)/gen/schema-%.c $(FLAGS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
 
-$(B)/obj/%.o: src/%.c | $(DEPS_OK)
+$(B)/obj/cli/%.o: src/cli/%.c $(FLAGS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: src/%.c $(FLAGS) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+# Exports only tf_* names (scripts/libtickflow.map); links its own
+# dependencies, so an application needs -ltickflow alone (plus libcjson,
+# whose types the header uses).
+$(SOLIB): $(LIB_OBJ) scripts/libtickflow.map
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	  -Wl,--version-script,scripts/libtickflow.map -Wl,--no-undefined \
+	  -o $@ $(LIB_OBJ) $(PKG_LIBS)
+	ln -sf $(notdir $@) $(B)/$(SONAME)
+	ln -sf $(SONAME) $(B)/libtickflow.so
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(PKG_LIBS)
@@ -122,7 +149,7 @@ $(B)/bench/%: tests/bench/%.c $(LIB) | $(DEPS_OK)
 # scripts/pg-cluster starts a throwaway PostgreSQL cluster beside the run
 # (TF_PG_URI); without a server the PostgreSQL suites print "skipped: ...".
 test: all $(TESTS) $(TOOLS)
-	@scripts/pg-cluster run scripts/run-tests $(B)
+	@TF_EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" scripts/pg-cluster run scripts/run-tests $(B)
 
 unit: $(TESTS)
 	@scripts/pg-cluster run scripts/run-tests --unit-only $(B)
@@ -166,14 +193,19 @@ install: all
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PCDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/tickflow
 	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libtickflow.a
+	install -m 0755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB))
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtickflow.so
 	install -m 0644 include/tickflow.h $(DESTDIR)$(INCDIR)/tickflow.h
 	install -m 0644 man/tickflow.1 $(DESTDIR)$(MANDIR)/man1/tickflow.1
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	  -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TF_VERSION "\(.*\)"/\1/p' include/tickflow.h)|' \
+	  -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  scripts/tickflow.pc.in > $(DESTDIR)$(PCDIR)/tickflow.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tickflow $(DESTDIR)$(LIBDIR)/libtickflow.a \
+	  $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libtickflow.so \
 	  $(DESTDIR)$(INCDIR)/tickflow.h $(DESTDIR)$(MANDIR)/man1/tickflow.1 \
 	  $(DESTDIR)$(PCDIR)/tickflow.pc
 
