@@ -148,7 +148,7 @@ $(B)/bench/%: tests/bench/%.c $(LIB) | $(DEPS_OK)
 # real database files in temporary folders, a real PostgreSQL server).
 # scripts/pg-cluster starts a throwaway PostgreSQL cluster beside the run
 # (TF_PG_URI); without a server the PostgreSQL suites print "skipped: ...".
-test: all $(TESTS) $(TOOLS)
+test: all $(TESTS) $(TOOLS) $(BENCHES)
 	@TF_EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" scripts/pg-cluster run scripts/run-tests $(B)
 
 unit: $(TESTS)

@@ -12,7 +12,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 command -v pkg-config > /dev/null || fail "pkg-config not installed (scripts/install-deps installs it)"
 D="$T/dest"; P=/usr/local
 # the test runs inside make test: a fresh make, not the caller's jobserver
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TF_ROOT" B="$TF_BUILD" DESTDIR="$D" PREFIX="$P" \
+# FLAGS_NOW: the build folder's own compile command, so nothing is rebuilt with other flags
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TF_ROOT" B="$TF_BUILD" DESTDIR="$D" PREFIX="$P" \
+    FLAGS_NOW="$(cat "$TF_BUILD/.flags")" "$@"; }
+mk \
     install > "$T/install.out" 2>&1 || { cat "$T/install.out"; fail "make install DESTDIR=$D failed"; }
 lib="$D$P/lib"
 ver=$(sed -n 's/^#define TF_VERSION "\(.*\)"/\1/p' "$TF_ROOT/include/tickflow.h")
@@ -37,9 +40,10 @@ LD_LIBRARY_PATH="$lib" ldd ./app | grep -q "libtickflow.so.${ver%%.*} => $lib/" 
 [ "$(sqlite3 daily.db "SELECT count(*) FROM calls WHERE status = 'succeeded'")" = 2 ] || fail "the example did not record its two calls"
 # shellcheck disable=SC2046
 cc -o app_static app.c ${TF_EXTRA_LDFLAGS:-} $(pkg-config --static --cflags tickflow) "$lib/libtickflow.a" \
-    $(pkg-config --static --libs-only-L --libs-only-other tickflow) $(pkg-config --static --libs sqlite3 libcrypto libcjson) \
-    > cc2.out 2>&1 || { cat cc2.out; fail "static link against the installed libtickflow.a"; }
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TF_ROOT" B="$TF_BUILD" DESTDIR="$D" PREFIX="$P" \
+    $(pkg-config --static --libs-only-l tickflow | sed 's/-ltickflow //') > cc2.out 2>&1 \
+    || { cat cc2.out; fail "static link: libtickflow.a + pkg-config --static --libs"; }
+ldd ./app_static | grep -q libtickflow && fail "app_static uses the shared library"
+mk \
     uninstall > /dev/null 2>&1 || fail "make uninstall failed"
 left=$(find "$D" -type f -o -type l)
 [ -z "$left" ] || fail "make uninstall left: $left"
