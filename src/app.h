@@ -222,6 +222,12 @@ void tf_running_free_index(tf_app *app);
 
 /* command.c */
 int tf_command_argv(const tf_work *w, const cJSON *args, char ***argv, char *err, size_t errlen);
+
+/*
+ * Length of the "{name}" / "{name.field...}" placeholder starting at s, or 0
+ * when s does not start one (so "{print $1}" is literal text).
+ */
+size_t tf_command_placeholder_len(const char *s);
 void tf_strv_free(char **v);
 char **tf_strv_dup(const char *const *v);
 

@@ -47,7 +47,7 @@ static int is_name_char(char c)
 }
 
 /* Length of a placeholder starting at s ("{a.b}"), or 0 if s is literal. */
-static size_t placeholder_len(const char *s)
+size_t tf_command_placeholder_len(const char *s)
 {
     if (s[0] != '{' || !is_name_char(s[1]))
         return 0;
@@ -94,7 +94,7 @@ static int fill_one(const char *tmpl, const cJSON *args, tf_buf *out, char *err,
 {
     tf_buf_reset(out);
     for (const char *p = tmpl; *p;) {
-        size_t n = placeholder_len(p);
+        size_t n = tf_command_placeholder_len(p);
         if (!n) {
             const char *next = strchr(p + 1, '{');
             size_t lit = next ? (size_t)(next - p) : strlen(p);

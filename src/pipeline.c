@@ -413,6 +413,68 @@ oom:
 }
 
 /*
+ * Can the argument set provide the dotted path (len bytes)? A value that
+ * holds a template ("{{...}}") is known only per call, so anything below
+ * it may exist; a literal value is checked member by member.
+ */
+static int args_can_provide(const cJSON *args, const char *path, size_t len)
+{
+    const cJSON *node = args;
+    while (len) {
+        if (!node)
+            return 0;
+        if (cJSON_IsString(node) && strstr(node->valuestring, "{{"))
+            return 1;
+        if (!cJSON_IsObject(node))
+            return 0;
+        const char *dot = memchr(path, '.', len);
+        size_t part = dot ? (size_t)(dot - path) : len;
+        const cJSON *next = NULL;
+        for (const cJSON *k = node->child; k && !next; k = k->next)
+            if (strlen(k->string) == part && !memcmp(k->string, path, part))
+                next = k;
+        node = next;
+        path += part + (dot ? 1 : 0);
+        len -= part + (dot ? 1 : 0);
+    }
+    return node != NULL;
+}
+
+/*
+ * Every "{name}" / "{name.field}" placeholder in the command (after the
+ * {{item}} rewrite) names an argument the argument set can provide; else a
+ * FILE:LINE:COL refusal at the placeholder (a call could only fail, and the
+ * command is not in the key, so fixing the file later would not make it
+ * run again by itself).
+ */
+static int check_placeholders(ld *c, const pl_work *w, const tf_jnode *cmd)
+{
+    for (uint32_t i = 0; w->argv[i]; i++) {
+        const tf_jnode *a = &cmd->kids[i];
+        int same = !strcmp(w->argv[i], a->str); /* positions hold only for the file's text */
+        for (const char *p = w->argv[i]; (p = strchr(p, '{'));) {
+            size_t n = tf_command_placeholder_len(p);
+            if (!n) {
+                p++;
+                continue;
+            }
+            if (!args_can_provide(w->args, p + 1, n - 2)) {
+                const char *dot = memchr(p + 1, '.', n - 2);
+                size_t top = dot ? (size_t)(dot - p - 1) : n - 2;
+                size_t at = same ? str_offset(c, a, (size_t)(p - w->argv[i])) : a->offset;
+                if (args_can_provide(w->args, p + 1, top))
+                    return lerr(c, at, "command placeholder %.*s: argument '%.*s' has no field '%.*s'",
+                                (int)n, p, (int)top, p + 1, (int)(n - 3 - top), p + 2 + top);
+                return lerr(c, at, "command placeholder %.*s: work '%s' has no argument '%.*s'",
+                            (int)n, p, w->name, (int)top, p + 1);
+            }
+            p += n;
+        }
+    }
+    return TF_OK;
+}
+
+/*
  * "{{item...}}" in the command of a foreach work: the element must be part
  * of the key, so args gets "item": "{{item}}" (or already has exactly
  * that), and the command reads it through the {item...} placeholders.
@@ -679,7 +741,9 @@ static int load_work(ld *c, size_t wi, const tf_jnode *node)
                         "or {{files:PATTERN}} template, not %s", type_name(n->type));
         }
     }
-    return command_items(c, w, cmd);
+    if ((rc = command_items(c, w, cmd)) != TF_OK)
+        return rc;
+    return check_placeholders(c, w, cmd);
 }
 
 /* Colours for the cycle search. */
