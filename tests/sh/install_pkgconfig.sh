@@ -2,8 +2,7 @@
 # install_pkgconfig: `make install` into a DESTDIR, then the README's build
 # line `cc app.c $(pkg-config --cflags --libs tickflow)` links the README's
 # library example as it is, and the program runs against the installed
-# libtickflow.so (soname libtickflow.so.MAJOR, only tf_* names exported);
-# a static link works with `pkg-config --static`.
+# libtickflow.so (soname libtickflow.so.MAJOR, only tf_* names exported).
 # timeout: 300
 set -u
 T=$(mktemp -d) || exit 1
@@ -38,11 +37,6 @@ cc -o app app.c ${TF_EXTRA_LDFLAGS:-} $(pkg-config --cflags --libs tickflow) > c
 LD_LIBRARY_PATH="$lib" ./app > run.out 2>&1 || { cat run.out; fail "the linked example exited non-zero"; }
 LD_LIBRARY_PATH="$lib" ldd ./app | grep -q "libtickflow.so.${ver%%.*} => $lib/" || fail "app does not use the installed libtickflow.so"
 [ "$(sqlite3 daily.db "SELECT count(*) FROM calls WHERE status = 'succeeded'")" = 2 ] || fail "the example did not record its two calls"
-# shellcheck disable=SC2046
-cc -o app_static app.c ${TF_EXTRA_LDFLAGS:-} $(pkg-config --static --cflags tickflow) "$lib/libtickflow.a" \
-    $(pkg-config --static --libs-only-l tickflow | sed 's/-ltickflow //') > cc2.out 2>&1 \
-    || { cat cc2.out; fail "static link: libtickflow.a + pkg-config --static --libs"; }
-ldd ./app_static | grep -q libtickflow && fail "app_static uses the shared library"
 mk \
     uninstall > /dev/null 2>&1 || fail "make uninstall failed"
 left=$(find "$D" -type f -o -type l)
