@@ -174,8 +174,9 @@ void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user);
 /*
  * The cache clock: the time results are aged on (tf_work_opts.max_age;
  * stats date hits on the app clock, like the history). It starts at `now`
- * (epoch seconds) and advances with the app clock from this call on; 0
- * (default) makes it the app clock itself. `tickflow run --now` sets it, so a test or a re-run
+ * (epoch seconds) and advances with the app clock from this call on; NAN
+ * makes it the app clock itself again (the default). Any other value is
+ * honoured, 0 (1970-01-01T00:00:00Z) and earlier included. `tickflow run --now` sets it, so a test or a re-run
  * can move a pipeline past an expiry without touching leases or the
  * timestamps of executions (those stay on the app clock).
  */
@@ -543,7 +544,8 @@ int tf_pipeline_attach(tf_pipeline *p, tf_app *app);
 
 /*
  * The clock the templates see ({{today}}, {{now:FMT}}, not_before), as
- * epoch seconds; 0 (default) means the real time at each tick.
+ * epoch seconds. Any value is honoured, 0 (1970-01-01T00:00:00Z) and
+ * earlier included; NAN (the default) means the real time at each tick.
  */
 void tf_pipeline_set_now(tf_pipeline *p, double now);
 

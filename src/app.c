@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,7 +170,7 @@ void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user)
 
 void tf_app_set_cache_now(tf_app *app, double now)
 {
-    app->cache_offset = now > 0 ? now - tf_app_now(app) : 0;
+    app->cache_offset = isnan(now) ? 0 : now - tf_app_now(app); /* 0 is 1970-01-01, not unset */
 }
 
 double tf_app_cache_now(const tf_app *app)

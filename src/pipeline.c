@@ -15,6 +15,7 @@
  * file that does not validate leaves the running definition untouched.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ struct tf_pipeline {
     char *dir;              /* its folder */
     pl_def *def;            /* current definition, owned */
     struct stat st;         /* the file's identity when last read */
-    double now;             /* template clock; 0 = real time */
+    double now;             /* template clock; NAN = real time */
     tf_app *app;            /* where attached, or NULL */
     tf_filecache *files;    /* content keys of {{file:}}/{{files:}}, kept across reloads */
 };
@@ -972,6 +973,7 @@ int tf_pipeline_load(const char *path, tf_pipeline **out, tf_error *err)
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return TF_ENOMEM;
     }
+    p->now = NAN; /* the real time until tf_pipeline_set_now */
     int rc = load_def(path, p->dir, &p->def, &p->st, err);
     if (rc != TF_OK) {
         tf_pipeline_free(p);
@@ -1172,7 +1174,7 @@ static void pipeline_flow(tf_tick *tick, void *user)
     tf_pipeline *p = user;
     pl_def *d = p->def;
     tf_tenv env = {
-        .now = p->now > 0 ? p->now : real_now(), .base_dir = p->dir,
+        .now = isnan(p->now) ? real_now() : p->now, .base_dir = p->dir,
         .result = result_of, .user = d, .files = p->files, .tick = tf_tick_number(tick),
     };
     if (env.tick % TF_FILES_SWEEP == 0 && env.tick > TF_FILES_SWEEP)

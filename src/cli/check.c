@@ -34,8 +34,9 @@ static void check_usage(FILE *to)
           "                       is a problem\n"
           "  --max-age DURATION   the latest success must be younger: 26h, 1d2h, 90m\n"
           "                       (units s m h d w, largest first)\n"
-          "  --now DATETIME       judge ages at this local time instead of now, as run's\n"
-          "                       --now (2026-11-24T07:00[:SS] or 2026-11-24)\n"
+          "  --now DATETIME       judge ages at this time instead of now, as run's --now\n"
+          "                       (2026-11-24T07:00[:SS][Z|+HH:MM] or 2026-11-24; local\n"
+          "                       time unless a zone is given)\n"
           "  --verbose            also print one line per healthy work\n"
           "  -h, --help           show this help\n\n"
           "exit codes: 0 healthy; 1 a problem (listed); 2 usage; 4 database error\n", to);
@@ -165,10 +166,8 @@ int cmd_check(int argc, char **argv)
             break;
         }
         case 'n': {
-            int has_time;
-            now = tf_cli_parse_local_datetime(optarg, &has_time);
-            if (now < 0)
-                ex = tf_cli_misuse(check_usage, "check: --now wants YYYY-MM-DD[THH:MM[:SS]], not '%s'",
+            if (tf_cli_parse_time(optarg, &now, NULL) != 0)
+                ex = tf_cli_misuse(check_usage, "check: --now wants %s, not '%s'", TF_CLI_TIME_GRAMMAR,
                                    optarg);
             break;
         }

@@ -149,18 +149,19 @@ double tf_cli_now(void);
 void tf_cli_iso(double t, char out[32]);
 
 /*
- * Parse YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.fff...]][Z|+HH:MM|-HH:MM] (a
- * space may replace the T; no zone means UTC) into epoch seconds.
- * Returns 0, or -1 when the text is not such a date or names no real time.
+ * The one grammar of dates and times on the command line (run --now and
+ * --backfill, ls --since, clear --before, check --now; README "Dates and
+ * times"): YYYY-MM-DD[(T|t| )HH:MM[:SS[.fff...]][Z|+HH:MM|-HH:MM]], the
+ * year exactly four digits. Without a zone it is local time (TZ); a date
+ * alone is local midnight. Any such time is honoured, 1970-01-01 and
+ * earlier included. *out gets epoch seconds, *has_time (may be NULL)
+ * whether a time of day was given. Returns 0, or -1 when the text is not
+ * such a time or names none (31 April, a local time a DST change skips).
  */
-int tf_cli_parse_date(const char *text, double *out);
+int tf_cli_parse_time(const char *text, double *out, int *has_time);
 
-/*
- * run's --now and --backfill: "YYYY-MM-DD[(T| )HH:MM[:SS]]" in local time
- * -> epoch seconds; *has_time says whether a time of day was given.
- * Returns -1 if malformed.
- */
-double tf_cli_parse_local_datetime(const char *s, int *has_time);
+/* The grammar above in one line, for messages and usage texts. */
+#define TF_CLI_TIME_GRAMMAR "YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM|-HH:MM], local time unless a zone is given"
 
 /*
  * A DATE option (--since, --before) of cmd in the store's text form

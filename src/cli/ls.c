@@ -25,7 +25,7 @@ static void ls_usage(FILE *to)
           "  --work W       only calls of work W\n"
           "  --status S     only calls in status S: running, succeeded, failed, interrupted\n"
           "  --since DATE   only calls created at or after DATE (YYYY-MM-DD, or\n"
-          "                 YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM]; UTC unless a zone is given)\n"
+          "                 YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM]; local time unless a zone is given)\n"
           "  --limit N      at most N calls (default 50 for the table, all with --json)\n"
           "  --json         print one JSON array of call objects (id, work, version, key,\n"
           "                 args, status, attempts, created_at, started_at, finished_at,\n"

@@ -30,9 +30,11 @@ static const char usage_text[] =
     "                      pipeline's \"db\", else ./tickflow.db)\n"
     "  --once              evaluate until nothing more can run now, then exit\n"
     "  --tick SECONDS      seconds between ticks (default: the pipeline's tick, else 60)\n"
-    "  --now DATETIME      template clock, local time: 2026-11-24T07:00[:SS] or 2026-11-24;\n"
-    "                      results age (max_age) on it too\n"
-    "  --backfill FROM..TO evaluate each day FROM..TO (YYYY-MM-DD) in order; implies --once\n"
+    "  --now DATETIME      template clock: 2026-11-24T07:00[:SS[.fff]][Z|+HH:MM] or\n"
+    "                      2026-11-24, local time unless a zone is given (any time,\n"
+    "                      1970-01-01 included); results age (max_age) on it too\n"
+    "  --backfill FROM..TO evaluate each local day FROM..TO (YYYY-MM-DD) in order;\n"
+    "                      implies --once\n"
     "  --max-parallel N    at most N parallel executions at once\n"
     "  --lease SECONDS     how long a claim lives without renewal (default 30); it\n"
     "                      decides only for runners on other hosts or PID namespaces\n"
@@ -567,8 +569,8 @@ int cmd_run(int argc, char **argv)
                 return misuse("--tick wants a number of seconds > 0, not '%s'", optarg);
             break;
         case 'n':
-            if ((now = tf_cli_parse_local_datetime(optarg, &has_time)) < 0)
-                return misuse("--now wants YYYY-MM-DD[THH:MM[:SS]], not '%s'", optarg);
+            if (tf_cli_parse_time(optarg, &now, &has_time) != 0)
+                return misuse("--now wants %s, not '%s'", TF_CLI_TIME_GRAMMAR, optarg);
             has_now = 1;
             break;
         case 'b': backfill = optarg; break;
@@ -607,12 +609,10 @@ int cmd_run(int argc, char **argv)
         memcpy(from, backfill, (size_t)(dots - backfill));
         from[dots - backfill] = '\0';
         snprintf(to, sizeof to, "%s", dots + 2); /* length checked above */
-        day_from = tf_cli_parse_local_datetime(from, &ht);
-        if (day_from < 0 || ht)
-            return misuse("--backfill: bad first day in '%s'", backfill);
-        day_to = tf_cli_parse_local_datetime(to, &ht);
-        if (day_to < 0 || ht)
-            return misuse("--backfill: bad last day in '%s'", backfill);
+        if (tf_cli_parse_time(from, &day_from, &ht) != 0 || ht)
+            return misuse("--backfill: bad first day in '%s' (days are YYYY-MM-DD, local)", backfill);
+        if (tf_cli_parse_time(to, &day_to, &ht) != 0 || ht)
+            return misuse("--backfill: bad last day in '%s' (days are YYYY-MM-DD, local)", backfill);
         if (day_to < day_from)
             return misuse("--backfill: the last day comes before the first in '%s'", backfill);
         once = 1;

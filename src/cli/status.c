@@ -61,7 +61,7 @@ int cmd_status(int argc, char **argv)
         for (size_t i = 0; a && i < rs.n; i++) {
             double t;
             cJSON *o = cJSON_GetArrayItem(a, (int)i);
-            int ok = rs.v[i].started_at && tf_cli_parse_date(rs.v[i].started_at, &t) == 0;
+            int ok = rs.v[i].started_at && tf_cli_parse_time(rs.v[i].started_at, &t, NULL) == 0;
             tf_cli_add_num_or_null(o, "elapsed", ok ? tf_cli_micro(now - t) : 0, !ok);
         }
         ex = tf_cli_print_json("status", a);
@@ -87,7 +87,7 @@ int cmd_status(int argc, char **argv)
                 const tf_call_row *r = &rs.v[i];
                 double t;
                 char el[32] = "-";
-                if (r->started_at && tf_cli_parse_date(r->started_at, &t) == 0)
+                if (r->started_at && tf_cli_parse_time(r->started_at, &t, NULL) == 0)
                     tf_cli_fmt_duration(now > t ? now - t : 0, 0, el);
                 printf("%-*s  %-12.12s  %7d  %-*s  %-24s  %s\n", ww, r->work, r->args_sha256,
                        r->attempts, rw, runners[i], tf_cli_or_dash(r->started_at), el);

@@ -1,8 +1,9 @@
 /*
  * timefmt.c - the one place the tickflow command reads and writes times
- * and durations: dates given on the command line (--since, --before and
- * run's --now), the store's ISO-8601 UTC text, durations given as options
- * (gc --older-than) and durations printed in tables.
+ * and durations: dates and times given on the command line (run's --now
+ * and --backfill, ls --since, clear --before, check --now: one grammar,
+ * tf_cli_parse_time), the store's ISO-8601 UTC text, durations given as
+ * options (gc --older-than) and durations printed in tables.
  */
 #include <stdio.h>
 #include <string.h>
@@ -50,11 +51,28 @@ static int digits(const char **p, int n, int *v)
     return 0;
 }
 
-int tf_cli_parse_date(const char *text, double *out)
+/*
+ * Local fields -> epoch seconds through mktime, refusing a time the local
+ * clock skips (a DST gap): mktime would move it silently. -1 is a valid
+ * result (1969-12-31T23:59:59 in UTC), so success is judged by the fields.
+ */
+static int local_epoch(struct tm *tm, double *out)
+{
+    struct tm want = *tm;
+    tm->tm_isdst = -1;
+    time_t t = mktime(tm);
+    if (tm->tm_year != want.tm_year || tm->tm_mon != want.tm_mon || tm->tm_mday != want.tm_mday ||
+        tm->tm_hour != want.tm_hour || tm->tm_min != want.tm_min || tm->tm_sec != want.tm_sec)
+        return -1;
+    *out = (double)t;
+    return 0;
+}
+
+int tf_cli_parse_time(const char *text, double *out, int *has_time)
 {
     const char *p = text;
     struct tm tm = {0};
-    int y, mo, d, h = 0, mi = 0, s = 0;
+    int y, mo, d, h = 0, mi = 0, s = 0, zoned = 0, timed = 0;
     double frac = 0;
     long zone = 0;
     if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
@@ -62,6 +80,7 @@ int tf_cli_parse_date(const char *text, double *out)
         return -1;
     if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
+        timed = 1;
         if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
             return -1;
         if (*p == ':') {
@@ -79,16 +98,18 @@ int tf_cli_parse_date(const char *text, double *out)
         }
         if (*p == 'Z' || *p == 'z') {
             p++;
+            zoned = 1;
         } else if (*p == '+' || *p == '-') {
             int sign = *p++ == '-' ? -1 : 1, zh, zm;
             if (digits(&p, 2, &zh) || *p++ != ':' || digits(&p, 2, &zm) || zh > 23 || zm > 59)
                 return -1;
             zone = sign * (zh * 3600L + zm * 60L);
+            zoned = 1;
         }
     }
     if (*p)
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
         return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -96,55 +117,26 @@ int tf_cli_parse_date(const char *text, double *out)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = s;
-    time_t t = timegm(&tm);
-    if (tm.tm_mday != d || tm.tm_mon != mo - 1) /* normalized: 31 April and the like */
-        return -1;
-    *out = (double)t + frac - (double)zone;
-    return 0;
-}
-
-double tf_cli_parse_local_datetime(const char *s, int *has_time)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-    *has_time = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
-        return -1;
-    const char *t = s + n;
-    if (*t == 'T' || *t == ' ') {
-        int m = 0;
-        if (sscanf(t + 1, "%2d:%2d%n", &h, &mi, &m) != 2 || m != 5)
+    double t;
+    if (zoned) {
+        t = (double)timegm(&tm);
+        if (tm.tm_mday != d || tm.tm_mon != mo - 1) /* normalized: 31 April and the like */
             return -1;
-        t += 1 + m;
-        if (*t == ':') {
-            if (sscanf(t + 1, "%2d%n", &sec, &m) != 1 || m != 2)
-                return -1;
-            t += 3;
-        }
-        *has_time = 1;
+        t -= (double)zone;
+    } else if (local_epoch(&tm, &t) != 0) {
+        return -1; /* 31 April, or a local time that does not exist */
     }
-    if (*t || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    tm.tm_isdst = -1;
-    time_t at = mktime(&tm);
-    if (at == (time_t)-1 || tm.tm_mday != d)
-        return -1; /* mktime normalised an impossible date such as 02-30 */
-    return (double)at;
+    *out = t + frac;
+    if (has_time)
+        *has_time = timed;
+    return 0;
 }
 
 int tf_cli_date_option(const char *cmd, const char *opt, const char *text, char out[32])
 {
     double t;
-    if (tf_cli_parse_date(text, &t) != 0) {
-        tf_cli_err("%s: %s: '%s' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z])",
-                   cmd, opt, text);
+    if (tf_cli_parse_time(text, &t, NULL) != 0) {
+        tf_cli_err("%s: %s: '%s' is not a date and time (%s)", cmd, opt, text, TF_CLI_TIME_GRAMMAR);
         return -1;
     }
     tf_cli_iso(t, out);
