@@ -150,7 +150,7 @@ void tf_cli_iso(double t, char out[32]);
 
 /*
  * The one grammar of dates and times on the command line (run --now and
- * --backfill, ls --since, clear --before, check --now; README "Dates and
+ * --backfill, ls --since, clear --before, check --now, report --now; README "Dates and
  * times"): YYYY-MM-DD[(T|t| )HH:MM[:SS[.fff...]][Z|+HH:MM|-HH:MM]], the
  * year exactly four digits. Without a zone it is local time (TZ); a date
  * alone is local midnight. Any such time is honoured, 1970-01-01 and

@@ -69,7 +69,7 @@ static int xadd(const tf_execution_row *r, void *user)
 {
     xlist *l = user;
     double start;
-    if (!r->h.started_at || tf_cli_parse_date(r->h.started_at, &start) != 0)
+    if (!r->h.started_at || tf_cli_parse_time(r->h.started_at, &start, NULL) != 0)
         return 0; /* not a time we wrote: leave it out */
     if (l->n == l->cap) {
         size_t c = l->cap ? l->cap * 2 : 256;
@@ -92,7 +92,7 @@ static int xadd(const tf_execution_row *r, void *user)
         .start = start, .end = -1, .duration = r->h.duration,
     };
     double end;
-    if (r->h.finished_at && tf_cli_parse_date(r->h.finished_at, &end) == 0)
+    if (r->h.finished_at && tf_cli_parse_time(r->h.finished_at, &end, NULL) == 0)
         x.end = end;
     if (oom) {
         free(x.work); free(x.key); free(x.args); free(x.status); free(x.error);
@@ -462,7 +462,7 @@ static void report_usage(FILE *to)
           "  --db PATH        database (default $TICKFLOW_DB, else ./tickflow.db)\n"
           "  --days N         days to show, today included (default 7, at most 366)\n"
           "  -o, --output FILE  write FILE (created 0644, replaced) instead of stdout\n"
-          "  --now DATETIME   end the report at this local time (as run's --now)\n"
+          "  --now DATETIME   end the report at this time (local unless a zone is given, as run's --now)\n"
           "  -h, --help       show this help\n\n"
           "exit codes: 0 ok; 2 usage; 4 database error; 5 cannot write the output\n", to);
 }
@@ -604,9 +604,9 @@ int cmd_report(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'n': {
             int has_time;
-            if ((now = tf_cli_parse_local_datetime(optarg, &has_time)) < 0)
-                return tf_cli_misuse(report_usage, "report: --now wants YYYY-MM-DD[THH:MM[:SS]],"
-                                     " not '%s'", optarg);
+            if (tf_cli_parse_time(optarg, &now, &has_time) != 0)
+                return tf_cli_misuse(report_usage, "report: --now wants %s, not '%s'",
+                                     TF_CLI_TIME_GRAMMAR, optarg);
             if (!has_time)
                 now = next_day(now) - 1; /* the whole day */
             break;
