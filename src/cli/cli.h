@@ -50,6 +50,21 @@ int cmd_metrics(int argc, char **argv); /* metrics.c */
 int cmd_check(int argc, char **argv);   /* check.c */
 int cmd_report(int argc, char **argv);  /* report.c */
 
+/* ---- progress.c: run's one-line display on a terminal ---------------------- */
+
+typedef struct tf_cli_progress tf_cli_progress;
+
+/* Start the display when standard error is a terminal (else, or on failure: NULL). */
+tf_cli_progress *tf_cli_progress_start(void);
+/* Erase the line and end the display; accepts NULL. */
+void tf_cli_progress_stop(tf_cli_progress *p);
+/* After each event: calls seen, settled and waiting on another runner so far. p may be NULL. */
+void tf_cli_progress_count(tf_cli_progress *p, const tf_event *ev, uint64_t calls, uint64_t done,
+                           uint64_t waiting);
+/* Around a line printed by the main thread: erase the display, and let it redraw. */
+void tf_cli_progress_hold(tf_cli_progress *p);
+void tf_cli_progress_release(tf_cli_progress *p);
+
 /* ---- metrics.c: what run writes to --metrics-file ------------------------ */
 
 /* What a run saw (per work and pipeline) for its metrics file. */

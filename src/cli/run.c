@@ -21,7 +21,8 @@
 static const char usage_text[] =
     "usage: tickflow run [--db PATH] [--once] [--tick SECONDS] [--now DATETIME]\n"
     "                    [--backfill FROM..TO] [--max-parallel N] [--lease SECONDS]\n"
-    "                    [--dry-run] [--metrics-file PATH] [--verbose] [--json] PIPELINE...\n"
+    "                    [--dry-run] [--metrics-file PATH] [--no-progress] [--verbose]\n"
+    "                    [--json] PIPELINE...\n"
     "\n"
     "Evaluate pipeline files: each work runs once per new argument set; a call\n"
     "that already succeeded is answered from the database.\n"
@@ -41,6 +42,7 @@ static const char usage_text[] =
     "  --dry-run           decide only: nothing is claimed, executed or written\n"
     "  --metrics-file PATH rewrite PATH (atomically, mode 0644) with Prometheus metrics\n"
     "                      after each --once run and each daemon tick (tickflow metrics)\n"
+    "  --no-progress       no progress line (shown only when stderr is a terminal)\n"
     "  --verbose           also print cached calls and every wait with its reason\n"
     "  --json              one JSON object per decision (and for the summary)\n"
     "  --help              this text\n"
@@ -113,6 +115,10 @@ typedef struct run_state {
     int width;              /* widest work name seen */
     int oom;                /* tracking ran out of memory */
     tf_cli_mrun *metrics;   /* --metrics-file: what the run saw, or NULL */
+    tf_cli_progress *progress; /* the terminal's progress line, or NULL */
+    uint64_t ncalls;        /* keyed calls seen (tally entries with a key) */
+    uint64_t ndone;         /* of those, settled (ran, cached, failed, would run) */
+    uint64_t nwaiting;      /* of those, waiting for another runner */
 } run_state;
 
 /* FNV-1a over bytes, continuing from h. */
@@ -242,6 +248,13 @@ static tally_entry *tally_record(run_state *st, const tf_event *ev, int d)
         return NULL;
     }
     tally_work *w = &st->works[wi];
+    if (*key) { /* the progress counts: calls seen, settled, waiting */
+        int was = e->final, settled = d == D_RAN || d == D_CACHED || d == D_FAILED || d == D_WOULD;
+        int was_settled = was == D_RAN || was == D_CACHED || was == D_FAILED || was == D_WOULD;
+        st->ncalls += was == D_NONE;
+        st->ndone += (uint64_t)settled - (uint64_t)was_settled;
+        st->nwaiting += (uint64_t)(d == D_WAITING) - (uint64_t)(was == D_WAITING);
+    }
     e->final = (unsigned char)d;
     e->gone = 0;
     if (d == D_RAN)
@@ -406,18 +419,31 @@ static void print_json(const tf_event *ev, const char *stamp)
     cJSON_Delete(o);
 }
 
+static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e);
+
 static void on_event(const tf_event *ev, void *user)
 {
     run_state *st = user;
     if (!strcmp(ev->what, "hook-failed")) { /* a report, not a decision: never tallied */
+        tf_cli_progress_hold(st->progress);
         tf_cli_err("%s %.12s: %s", ev->work, ev->key ? ev->key : "-", ev->error ? ev->error : "");
+        tf_cli_progress_release(st->progress);
         return;
     }
     tf_cli_mrun_event(st->metrics, ev);
     int d = decision_of(ev->what);
     tally_entry *e = tally_record(st, ev, d);
+    tf_cli_progress_count(st->progress, ev, st->ncalls, st->ndone, st->nwaiting);
     if (!wants_line(st, ev, d))
         return;
+    tf_cli_progress_hold(st->progress);
+    print_event(st, ev, d, e);
+    tf_cli_progress_release(st->progress);
+}
+
+/* The line (or JSON object) of one decision d of ev (its tally entry e, or NULL). */
+static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e)
+{
     if (d == D_FAILED && e && !st->verbose) {
         /* A failure stays failed: say it once, not at every tick. */
         const char *why = ev->error ? ev->error : "";
@@ -545,13 +571,14 @@ int cmd_run(int argc, char **argv)
         {"lease", required_argument, NULL, 'l'},
         {"dry-run", no_argument, NULL, 'r'},
         {"metrics-file", required_argument, NULL, 'm'},
+        {"no-progress", no_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db_opt = NULL, *backfill = NULL, *metrics_path = NULL;
-    int once = 0, dry_run = 0, has_now = 0, has_time = 0;
+    int once = 0, dry_run = 0, has_now = 0, has_time = 0, no_progress = 0;
     double tick = 0, now = 0, lease = 0;
     unsigned max_parallel = 0;
     run_state st;
@@ -589,6 +616,7 @@ int cmd_run(int argc, char **argv)
             break;
         case 'r': dry_run = 1; break;
         case 'm': metrics_path = optarg; break;
+        case 'P': no_progress = 1; break;
         case 'v': st.verbose = 1; break;
         case 'j': st.json = 1; break;
         case 'h': fputs(usage_text, stdout); return TF_EXIT_OK;
@@ -677,6 +705,8 @@ int cmd_run(int argc, char **argv)
     if (code == TF_EXIT_OK) {
         tf_app_set_dry_run(app, dry_run);
         tf_app_on_event(app, on_event, &st);
+        if (!no_progress)
+            st.progress = tf_cli_progress_start();
         signal_app = app;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -751,6 +781,8 @@ int cmd_run(int argc, char **argv)
             tf_cli_err("%s", tf_errmsg(app));
             code = tf_cli_exit_for(rc);
         }
+        tf_cli_progress_stop(st.progress); /* the line is erased before the summary */
+        st.progress = NULL;
         if (once && code == TF_EXIT_OK) {
             summary s = tally_sum(&st);
             if (st.json)
