@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "hook.h"
@@ -1210,6 +1211,63 @@ static int env_add(char **v, size_t *n, const char *name, const char *value)
     return 0;
 }
 
+/* Finding the stored output of one attempt: the call's id, then its history. */
+typedef struct out_find {
+    int64_t call_id;        /* the call, or 0 */
+    int attempt;            /* the attempt wanted */
+    char *output;           /* a copy of its output, or NULL */
+} out_find;
+
+static int out_call(const tf_call_row *r, void *user)
+{
+    ((out_find *)user)->call_id = r->id;
+    return 1;
+}
+
+static int out_attempt(const tf_history_row *h, void *user)
+{
+    out_find *o = user;
+    if (h->attempt == o->attempt && h->output && *h->output && !o->output)
+        o->output = strdup(h->output);
+    return 0;
+}
+
+/*
+ * The stored output of ev's execution in a new file (0600, O_EXCL) under
+ * $TMPDIR or /tmp, for the hook's TICKFLOW_LOG: its path into path (the
+ * caller removes it), or "" when the execution left no output.
+ */
+static void output_file(tf_app *app, const tf_event *ev, char path[4096])
+{
+    path[0] = '\0';
+    out_find o = {0, ev->attempt, NULL};
+    tf_filter f = {.work = ev->work, .args_sha256 = ev->key, .limit = 1};
+    if (!ev->key || !*ev->key || ev->attempt <= 0 || tf_calls_list(app, &f, out_call, &o) != TF_OK ||
+        !o.call_id || tf_calls_history(app, o.call_id, out_attempt, &o) != TF_OK || !o.output) {
+        free(o.output);
+        return;
+    }
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int n = snprintf(path, 4096, "%s/tickflow-output-XXXXXX", dir);
+    int fd = n > 0 && n < 4096 ? mkstemp(path) : -1;
+    size_t len = strlen(o.output), off = 0;
+    while (fd >= 0 && off < len) {
+        ssize_t w = write(fd, o.output + off, len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (fd >= 0 && (close(fd) != 0 || off < len)) {
+        unlink(path);
+        fd = -1;
+    }
+    if (fd < 0)
+        path[0] = '\0'; /* no file: the hook still runs, TICKFLOW_LOG empty */
+    free(o.output);
+}
+
 /*
  * The tap of an attached pipeline: after an execution of one of its works
  * succeeded ("ran") or a call failed for good ("failed" with final set),
@@ -1235,6 +1293,8 @@ static void pipeline_tap(const tf_event *ev, void *user)
     if (!argv)
         return;
     (void)tf_app_flush(p->app); /* a failure here is the loop's to report; the hook still runs */
+    char log[4096];
+    output_file(p->app, ev, log);
     size_t nenv = 0, n = 0;
     for (char *const *e = w->env; e && *e; e++)
         nenv++;
@@ -1248,7 +1308,7 @@ static void pipeline_tap(const tf_event *ev, void *user)
           env_add(env, &n, "TICKFLOW_WORK", ev->work) || env_add(env, &n, "TICKFLOW_KEY", ev->key) ||
           env_add(env, &n, "TICKFLOW_STATUS", ok ? "succeeded" : "failed") ||
           env_add(env, &n, "TICKFLOW_ERROR", ok ? "" : ev->error) ||
-          env_add(env, &n, "TICKFLOW_LOG", ev->log_path) ||
+          env_add(env, &n, "TICKFLOW_LOG", log) ||
           env_add(env, &n, "TICKFLOW_ARGS", ev->args_json) ||
           env_add(env, &n, "TICKFLOW_ATTEMPT", attempt);
     char why[600];
@@ -1260,6 +1320,8 @@ static void pipeline_tap(const tf_event *ev, void *user)
     else
         rc = tf_hook_run((const char *const *)argv, env, timeout, why, sizeof why);
     tf_strv_free(env);
+    if (log[0])
+        unlink(log);
     if (rc == 0)
         return;
     char msg[800];

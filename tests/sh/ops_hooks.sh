@@ -26,6 +26,7 @@ cat > notify.sh <<'S'
   echo "error=$TICKFLOW_ERROR"
   echo "attempt=$TICKFLOW_ATTEMPT"
   echo "log=$TICKFLOW_LOG"
+  [ -n "$TICKFLOW_LOG" ] && echo "logtext=$(tr '\n' ' ' < "$TICKFLOW_LOG")" && echo "logmode=$(stat -c %a "$TICKFLOW_LOG")"
   echo "output=$(sqlite3 "$PWD/t.db" "SELECT h.output FROM history h JOIN calls c ON c.id = h.call_id WHERE c.work = '$TICKFLOW_WORK' AND c.args_sha256 = '$TICKFLOW_KEY' ORDER BY h.attempt DESC LIMIT 1" | tr '\n' ' ')"
   echo "greeting=${GREETING:-}"
   echo "db=$("$TF_BIN" ls --db "$PWD/t.db" --work "$TICKFLOW_WORK" --status failed --json | tr -d '\n')"
@@ -57,9 +58,13 @@ grep -qx "error=exited with status 3" fail.log || { cat fail.log; fail "on_failu
 grep -qx "work=train" fail.log && grep -qx "pipeline=nightly" fail.log && grep -qx "status=failed" fail.log \
     && grep -qx "attempt=2" fail.log || { cat fail.log; fail "on_failure environment"; }
 grep -qx "greeting=hi" fail.log || { cat fail.log; fail "the work's env is not in the hook's environment"; }
-# the output is stored with the attempt before the hook starts (no log file: TICKFLOW_LOG is empty)
-grep -qx "log=" fail.log || { cat fail.log; fail "TICKFLOW_LOG names a file"; }
+# the output is stored with the attempt before the hook starts, and TICKFLOW_LOG is a
+# private copy of it that goes when the hook ends
 grep -qx "output=bad data  *" fail.log || { cat fail.log; fail "the failing execution's output is not stored when the hook runs"; }
+grep -qx "logtext=bad data  *" fail.log || { cat fail.log; fail "TICKFLOW_LOG does not hold the failing execution's output"; }
+grep -qx "logmode=600" fail.log || { cat fail.log; fail "TICKFLOW_LOG is not mode 0600"; }
+log=$(sed -n 's/^log=//p' fail.log)
+[ -n "$log" ] && [ ! -e "$log" ] || fail "TICKFLOW_LOG '$log' was left behind"
 grep -q "^db=.*\"status\":\"failed\"" fail.log || { cat fail.log; fail "the hook ran before the failure was committed"; }
 # on_success: once per execution, the work's own hook replaces the pipeline's
 grep -qx "fetch succeeded [0-9a-f]\{64\}" ok.log || { cat ok.log; fail "on_success for fetch"; }
