@@ -36,7 +36,7 @@ static const char usage_text[] =
     "                      1970-01-01 included); results age (max_age) on it too\n"
     "  --backfill FROM..TO evaluate each local day FROM..TO (YYYY-MM-DD) in order;\n"
     "                      implies --once\n"
-    "  --max-parallel N    at most N parallel executions at once\n"
+    "  --max-parallel N    at most N parallel executions at once (a call waits for a slot)\n"
     "  --lease SECONDS     how long a claim lives without renewal (default 30); it\n"
     "                      decides only for runners on other hosts or PID namespaces\n"
     "  --dry-run           decide only: nothing is claimed, executed or written\n"
