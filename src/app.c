@@ -1,8 +1,9 @@
 /*
  * app.c - the application handle: opening the store, registering works and
  * flows, the clock seam (wall time for timestamps and backoff) and the
- * steady clock (boot time, for timeouts, durations, lease renewal and tick
- * intervals: it never steps with the wall clock), the stop request, decision events, and the
+ * steady clock (CLOCK_MONOTONIC, for timeouts, durations, lease renewal and
+ * tick intervals: it never steps with the wall clock and stands still in a
+ * suspend, so a job suspended past its timeout is not killed on resume), the stop request, decision events, and the
  * results a tick owns. The per-call logic lives in work.c, the tick loop in
  * loop.c.
  */
@@ -33,7 +34,7 @@ double tf_app_now(const tf_app *app)
 double tf_app_steady(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 

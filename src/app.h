@@ -172,7 +172,7 @@ struct tf_tick {
 double tf_app_now(const tf_app *app);
 /* The clock results are aged on (tf_app_set_cache_now): the app clock plus an offset. */
 double tf_app_cache_now(const tf_app *app);
-/* Seconds on CLOCK_BOOTTIME: the steady clock of timeouts, durations, renewals and tick intervals. */
+/* Seconds on CLOCK_MONOTONIC: the steady clock of timeouts, durations, renewals and tick intervals. */
 double tf_app_steady(void);
 int tf_app_fail(tf_app *app, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int tf_app_flush(tf_app *app);

@@ -1084,11 +1084,10 @@ static void output_text(tf_exec *e)
 /* The child is reaped: collect the rest of the output, clean the group, decide. */
 static void finish(tf_exec *e)
 {
-    /* Whatever the child wrote before exiting is in the pipe already. Take
-     * it, then kill what is left of the group (a background grandchild may
-     * still hold the pipe open), then take anything written meanwhile. */
+    /* Whatever the child wrote before exiting is in the pipe already; what
+     * was left of its group (a background grandchild may still hold the pipe
+     * open) was killed before the leader was reaped (try_reap). Take it all. */
     drain(e, 64);
-    (void)kill(-e->pid, SIGKILL);
     drain(e, 64);
     close_fd(&e->out_fd);
     close_fd(&e->err_fd);
@@ -1128,6 +1127,16 @@ static int try_reap(tf_exec *e)
         return 1;
     int st = 0;
     pid_t r;
+    /* Ended? Then take its group down while the leader is a zombie: until it is
+       reaped its pid, the group id, cannot name anyone else's group. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int w;
+    do
+        w = waitid(P_PID, (id_t)e->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w == 0 && si.si_pid == e->pid)
+        (void)kill(-e->pid, SIGKILL);
     do
         r = waitpid(e->pid, &st, WNOHANG);
     while (r < 0 && errno == EINTR);

@@ -1,8 +1,8 @@
 /*
  * proc.c - runner identity for the store's claims (host, boot id, PID
- * namespace, pid, process start time), the liveness check the store uses
- * to take over a claim whose runner died in our namespace, the boot-time
- * clock of leases, and the proof required before a dead runner's
+ * namespace, time namespace, pid, process start time), the liveness check
+ * the store uses to take over a claim whose runner died in our namespace,
+ * the boot's clock of leases, and the proof required before a dead runner's
  * execution group is signalled (see proc.h).
  *
  * Linux only (/proc); where /proc is missing the boot id and namespace are
@@ -68,6 +68,13 @@ static void read_boot_id(char out[40])
  * without its own /proc: /proc/self then names another pid than ours, and
  * /proc/PID would look up the wrong processes).
  */
+/* The inode of namespace file /proc/self/ns/NAME, or 0. */
+static uint64_t ns_inode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 static uint64_t read_pidns(void)
 {
     char self[32];
@@ -80,10 +87,7 @@ static uint64_t read_pidns(void)
     long p = strtol(self, &end, 10);
     if (errno || *end || p != (long)getpid())
         return 0;
-    struct stat st;
-    if (stat("/proc/self/ns/pid", &st) != 0)
-        return 0;
-    return (uint64_t)st.st_ino;
+    return ns_inode("/proc/self/ns/pid");
 }
 
 int tf_proc_self(tf_proc_id *id)
@@ -97,6 +101,7 @@ int tf_proc_self(tf_proc_id *id)
     id->host[sizeof id->host - 1] = '\0';
     read_boot_id(id->boot);
     id->pidns = read_pidns();
+    id->timens = id->pidns ? ns_inode("/proc/self/ns/time") : 0;
     id->pid = (long)getpid();
     long long start = 0;
     if (tf_proc_start_time(id->pid, &start) == TF_OK)
@@ -107,6 +112,12 @@ int tf_proc_self(tf_proc_id *id)
 int tf_proc_same_ns(const tf_proc_id *self, const char *boot, uint64_t pidns)
 {
     return self->boot[0] && self->pidns && boot && pidns == self->pidns
+           && strcmp(boot, self->boot) == 0;
+}
+
+int tf_proc_same_clock(const tf_proc_id *self, const char *boot, uint64_t timens)
+{
+    return self->boot[0] && self->timens && boot && timens == self->timens
            && strcmp(boot, self->boot) == 0;
 }
 
@@ -165,41 +176,42 @@ int tf_proc_start_time(long pid, long long *start)
     return TF_OK;
 }
 
+/*
+ * 1 when /proc has no entry for pid although the kernel knows the process:
+ * /proc mounted hidepid=1/2 hides other users' processes (and a zombie
+ * still has its entry, so it is not one).
+ */
+static int proc_hides(long pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld", pid);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 int tf_proc_alive(long pid, long long start)
 {
     if (pid <= 0)
         return 0;
     long long now_start = 0;
     int rc = tf_proc_start_time(pid, &now_start);
-    if (rc == TF_ENOTFOUND)
-        return 0;
     if (rc == TF_OK)
         return start == 0 || now_start == start;
+    if (rc == TF_ENOTFOUND && !proc_hides(pid))
+        return 0; /* gone, or a zombie */
     /* /proc could not tell: ask the kernel whether the pid exists */
     if (kill((pid_t)pid, 0) == 0)
         return 1;
     return errno != ESRCH;
 }
 
-double tf_proc_boottime(void)
+double tf_proc_boot_clock(void)
 {
-    char buf[128];
-    if (read_small("/proc/uptime", buf, sizeof buf) > 0) {
-        /* "12345.67 23456.78": parsed by hand, whatever the locale's decimal point */
-        double v = 0;
-        const char *p = buf;
-        while (*p >= '0' && *p <= '9')
-            v = v * 10 + (*p++ - '0');
-        if (*p == '.') {
-            double scale = 0.1;
-            for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-                v += (*p - '0') * scale;
-        }
-        if (p != buf)
-            return v;
-    }
     struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
+    if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0)
+        clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -231,12 +243,14 @@ int tf_proc_kill_group(const tf_proc_id *self, const tf_proc_group *g, char *not
     /* Hold the leader while deciding: its pid cannot name another process meanwhile. */
     int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pg, 0);
     if (pidfd < 0 && errno == ESRCH)
-        return say(note, noted, "process group %ld had already ended: nothing signalled", pg);
+        return say(note, noted, "not signalled: the leader of process group %ld is gone, so the"
+                   " group cannot be proven (the watchdog took it down with its scheduler)", pg);
     long long now_start = 0;
     int rc = tf_proc_start_time(pg, &now_start);
     int sent = 0;
     if (rc == TF_ENOTFOUND)
-        say(note, noted, "process group %ld had already ended: nothing signalled", pg);
+        say(note, noted, "not signalled: the leader of process group %ld is gone, so the"
+            " group cannot be proven (the watchdog took it down with its scheduler)", pg);
     else if (rc != TF_OK || pidfd < 0)
         say(note, noted, "not signalled: process %ld could not be checked", pg);
     else if (now_start != g->leader_start)

@@ -10,9 +10,12 @@
  * so a runner is judged by pid only when boot id and namespace are ours
  * (tf_proc_same_ns); anywhere else only its lease can tell.
  *
- * Boot time (tf_proc_boottime) is the clock of leases between runners of
- * one boot: it never steps with the wall clock (NTP, a resumed VM, a clock
- * set by hand) and it counts the time a machine was suspended.
+ * The boot's clock (tf_proc_boot_clock) is the clock of leases between
+ * runners of one boot and time namespace: CLOCK_MONOTONIC, which never
+ * steps with the wall clock (NTP, a resumed VM, a clock set by hand) and
+ * stands still while the machine is suspended - as every runner does then,
+ * so a suspend expires no lease of a live runner. It is read by system call,
+ * so an LD_PRELOAD clock fake (libfaketime) does not reach it.
  */
 #ifndef TF_PROC_H
 #define TF_PROC_H
@@ -27,6 +30,7 @@ typedef struct tf_proc_id {
     char host[256];         /* gethostname(), NUL-terminated (truncated if longer) */
     char boot[40];          /* boot id (a UUID), or "" when /proc does not say */
     uint64_t pidns;         /* inode of the PID namespace, or 0 when unknown */
+    uint64_t timens;        /* inode of the time namespace (its clock offsets), or 0 when unknown */
     long pid;               /* process id, in pidns */
     long long start;        /* /proc/PID/stat field 22, or 0 if unknown */
 } tf_proc_id;
@@ -58,12 +62,17 @@ int tf_proc_start_time(long pid, long long *start);
 int tf_proc_alive(long pid, long long start);
 
 /*
- * Seconds since boot, counting suspend (CLOCK_BOOTTIME), read from
- * /proc/uptime so that a process under a faked clock (LD_PRELOAD
- * libfaketime) still agrees with the others; clock_gettime(CLOCK_BOOTTIME)
- * when /proc is missing. Comparable only between processes of one boot.
+ * 1 when a lease recorded on the boot clock of (boot, timens) can be read
+ * against ours: same boot id and time namespace (a time namespace shifts
+ * the monotonic clock). Unknown values never match.
  */
-double tf_proc_boottime(void);
+int tf_proc_same_clock(const tf_proc_id *self, const char *boot, uint64_t timens);
+
+/*
+ * Seconds on CLOCK_MONOTONIC, by system call (see the header comment).
+ * Comparable only between processes of one boot and time namespace.
+ */
+double tf_proc_boot_clock(void);
 
 /*
  * What a dead runner's execution group was recorded as (history row).

@@ -54,7 +54,7 @@ static void watchdog(int rfd, pid_t parent)
     sigemptyset(&hup);
     sigaddset(&hup, SIGHUP);
     sigprocmask(SIG_BLOCK, &hup, NULL);
-    int sfd = signalfd(-1, &hup, SFD_CLOEXEC);
+    int sfd = signalfd(-1, &hup, SFD_CLOEXEC | SFD_NONBLOCK);
     prctl(PR_SET_PDEATHSIG, SIGHUP);
     if (getppid() != parent)
         goto kill_all; /* the scheduler died before we were ready */
@@ -65,8 +65,14 @@ static void watchdog(int rfd, pid_t parent)
                 continue;
             break;
         }
-        if (sfd >= 0 && (fds[1].revents & POLLIN))
-            break;
+        if (sfd >= 0 && (fds[1].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                ;
+            if (getppid() != parent)
+                break; /* the scheduler is gone */
+            continue; /* a stray SIGHUP (or the forking thread ended): the scheduler lives */
+        }
         if (!(fds[0].revents & (POLLIN | POLLHUP)))
             continue;
         int32_t rec[2];
@@ -105,7 +111,12 @@ int tf_reaper_start(tf_reaper *r)
         return -1;
     }
     if (pid == 0) {
-        /* Keep nothing of the scheduler but the read end. */
+        /* Keep nothing of the scheduler but the read end, first moved out of
+           the way of 0-2 (a scheduler started with stdin closed got it as fd 0). */
+        int keep = fcntl(p[0], F_DUPFD, 10);
+        if (keep < 0)
+            _exit(1);
+        p[0] = keep;
         for (int fd = 0; fd < 3; fd++) {
             int null = open("/dev/null", O_RDWR);
             if (null >= 0 && null != fd) {
@@ -134,7 +145,7 @@ static int send_record(tf_reaper *r, int32_t op, pid_t pgid)
     int32_t rec[2] = {op, (int32_t)pgid};
     ssize_t w;
     do
-        w = send(r->fd, rec, sizeof rec, MSG_NOSIGNAL);
+        w = send(r->fd, rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (w < 0 && errno == EINTR);
     return w == (ssize_t)sizeof rec ? 0 : -1;
 }
@@ -172,12 +183,23 @@ static int restart(tf_reaper *r, int had_one)
     return 0;
 }
 
-/* Send a record; a watchdog found gone is restarted (it then knows every group). */
+/* errno of a failed send says the watchdog is gone (its end is closed), or we never had one. */
+static int gone(const tf_reaper *r)
+{
+    return r->fd < 0 || errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN;
+}
+
+/*
+ * Send a record; a watchdog found gone is restarted (it then knows every
+ * group). Any other failure (a full socket: the watchdog is stopped) is
+ * reported and the watchdog left alone: closing a live watchdog's socket
+ * would make it kill every group.
+ */
 static int tell(tf_reaper *r, int32_t op, pid_t pgid)
 {
     if (send_record(r, op, pgid) == 0)
         return 0;
-    if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN && r->fd >= 0)
+    if (!gone(r))
         return -1;
     return restart(r, r->fd >= 0);
 }
@@ -209,9 +231,11 @@ int tf_reaper_forget(tf_reaper *r, pid_t pgid)
         }
     }
     /* a dead watchdog that forgets is replaced only when groups remain to guard */
-    if (send_record(r, OP_FORGET, pgid) == 0 || !r->ngroups)
+    if (send_record(r, OP_FORGET, pgid) == 0)
         return 0;
-    return restart(r, r->fd >= 0);
+    if (!gone(r))
+        return -1;
+    return r->ngroups ? restart(r, r->fd >= 0) : 0;
 }
 
 int tf_reaper_check(tf_reaper *r)

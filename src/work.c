@@ -280,6 +280,10 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         .output_truncated = res ? res->output_truncated : 0, .output_captured = !w->fn && res,
     };
     r->done = 1;
+    /* the group died before its leader was reaped (exec.c): its id may name another group now */
+    if (r->pgid > 0)
+        tf_reaper_forget(&app->reaper, r->pgid);
+    r->pgid = 0;
     if (app->nlive)
         app->nlive--;
     r->duration = f.duration;
@@ -610,6 +614,23 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
 }
 
 /*
+ * Out of memory after a claim: hand the call back (recorded interrupted),
+ * so it does not stay 'running' under this live process, which no other
+ * runner of our namespace would ever take over. Best effort.
+ */
+static int give_back(tf_app *app, tf_work *w, const tf_claim *c)
+{
+    tf_finish f = {
+        .call_id = c->call_id, .fence = c->fence, .history_id = c->history_id,
+        .outcome = TF_OUT_INTERRUPTED, .error = "interrupted: out of memory", .exit_code = -1,
+        .retries = w->opts.retries, .backoff = w->opts.retry_backoff,
+        .keep_result = keeps_stale(w),
+    };
+    (void)tf_store_finish(app->store, &f);
+    return tf_app_fail(app, TF_ENOMEM, "out of memory");
+}
+
+/*
  * Block until r ends (the flow waits: parallel off). Parallel ones keep
  * stepping. The deferred writes wait TF_FLUSH_GRACE for r: a short
  * execution's start and end then ride on the next claim's transaction.
@@ -733,7 +754,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
     int rc = start_execution(app, w, args, out->key, c, &r, err, sizeof err);
     if (rc != TF_OK) {
         if (rc == TF_ENOMEM)
-            return tf_app_fail(app, rc, "out of memory");
+            return give_back(app, w, c);
         rc = fail_unstarted(app, w, c, out->key, err, out);
         if (rc == TF_OK && c->stale && c->result_json)
             (void)serve_stale(app, c->result_json, out);
@@ -742,7 +763,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
     app->tick_busy = 1;
     if (c->stale && c->result_json && !(r->stale_json = strdup(c->result_json))) {
         running_free(app, r);
-        return tf_app_fail(app, TF_ENOMEM, "out of memory");
+        return give_back(app, w, c);
     }
     if (app->on_event) {
         (r->stale_json ? tf_app_emit_stale : tf_app_emit)(app, w, out->key, r->args_json, "started",
@@ -753,7 +774,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
     if (w->opts.parallel) {
         if (running_reserve(app) != TF_OK) {
             running_free(app, r);
-            return tf_app_fail(app, TF_ENOMEM, "out of memory");
+            return give_back(app, w, c);
         }
         app->running[app->nrunning++] = r;
         rindex_add(app, r);

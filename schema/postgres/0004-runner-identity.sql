@@ -2,11 +2,13 @@
 -- (tickflow_schema.version 4); mirrors schema/sqlite/0006-runner-identity.sql
 -- (read its comment). On PostgreSQL, runners of other boots (other hosts)
 -- are judged by lease_until on the server's clock (now()); runners of our
--- boot in another PID namespace by lease_boot_until on the boot-time clock.
+-- boot and time namespace in another PID namespace by lease_boot_until on
+-- that boot's monotonic clock.
 
 ALTER TABLE calls ADD COLUMN runner_boot text;                 -- boot id of the last claimer
 ALTER TABLE calls ADD COLUMN runner_pidns bigint;              -- its PID namespace (inode of /proc/self/ns/pid)
-ALTER TABLE calls ADD COLUMN lease_boot_until double precision; -- running: claim valid until, boot-time seconds of runner_boot
+ALTER TABLE calls ADD COLUMN runner_timens bigint;             -- its time namespace (inode of /proc/self/ns/time)
+ALTER TABLE calls ADD COLUMN lease_boot_until double precision; -- running: claim valid until, monotonic clock of runner_boot/runner_timens
 
 ALTER TABLE history ADD COLUMN runner_boot text;               -- the scheduler's boot id
 ALTER TABLE history ADD COLUMN runner_pidns bigint;            -- its PID namespace

@@ -6,9 +6,10 @@
 -- reuse the same pids for other processes. A runner is therefore judged by
 -- pid only when its boot id and PID namespace are the judge's own; any
 -- other runner is judged by its lease alone. Leases between runners of one
--- boot are compared on the boot-time clock (seconds since boot, counting
--- suspend), which never steps with the wall clock; lease_until stays the
--- wall-clock deadline that other hosts compare.
+-- boot and time namespace are compared on that boot's monotonic clock
+-- (CLOCK_MONOTONIC: it never steps with the wall clock, and stands still
+-- in a suspend, like every runner); lease_until stays the wall-clock
+-- deadline that other hosts compare.
 --
 -- history also records how to prove, later, that a process group still is
 -- that execution (the leader's start time), and what a takeover did to the
@@ -17,7 +18,8 @@
 
 ALTER TABLE calls ADD COLUMN runner_boot TEXT;         -- boot id of the last claimer (/proc/sys/kernel/random/boot_id)
 ALTER TABLE calls ADD COLUMN runner_pidns INTEGER;     -- its PID namespace (inode of /proc/self/ns/pid)
-ALTER TABLE calls ADD COLUMN lease_boot_until REAL;    -- running: claim valid until, in boot-time seconds of runner_boot
+ALTER TABLE calls ADD COLUMN runner_timens INTEGER;    -- its time namespace (inode of /proc/self/ns/time)
+ALTER TABLE calls ADD COLUMN lease_boot_until REAL;    -- running: claim valid until, on the monotonic clock of runner_boot/runner_timens
 
 ALTER TABLE history ADD COLUMN runner_boot TEXT;       -- the scheduler's boot id
 ALTER TABLE history ADD COLUMN runner_pidns INTEGER;   -- its PID namespace

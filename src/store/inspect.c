@@ -10,6 +10,7 @@
  * the memo use them; nothing here decides a claim.
  */
 #include "store/engine.h"
+#include "buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -553,6 +554,9 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
         return rc;
     rc = bind_filter(s, q, cr->f, prefix, key);
     int64_t listed = 0, lowest = cr->below;
+    /* the ids listed, as an array literal "{7,5,...}": a server engine deletes exactly these */
+    tf_buf ids = TF_BUF_INIT;
+    int oom = tf_buf_putc(&ids, '{');
     if (rc == TF_OK) {
         q_double(s, q, 7, cr->now);
         q_int64(s, q, 8, cr->below);
@@ -562,6 +566,9 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
             tf_call_row r;
             row_from_q(s, q, &r);
             lowest = r.id;
+            char one[24];
+            snprintf(one, sizeof one, "%s%lld", listed ? "," : "", (long long)r.id);
+            oom |= tf_buf_puts(&ids, one);
             listed++;
             if (fn)
                 fn(&r, fn_user);
@@ -570,19 +577,29 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
             rc = src;
     }
     q_done(s, q);
-    if (rc != TF_OK || listed == 0)
+    oom |= tf_buf_putc(&ids, '}');
+    if (rc == TF_OK && oom) {
+        tf_store_set_err(s, "cannot clear calls: out of memory");
+        rc = TF_ENOMEM;
+    }
+    if (rc != TF_OK || listed == 0) {
+        tf_buf_free(&ids);
         return rc;
+    }
     *more = listed == rows;
     int64_t deleted = listed;
     if (!dry_run) {
         q = q_get(s, ST_CLEAR, &rc);
-        if (!q)
+        if (!q) {
+            tf_buf_free(&ids);
             return rc;
+        }
         rc = bind_filter(s, q, cr->f, prefix, key);
         if (rc == TF_OK) {
             q_double(s, q, 7, cr->now);
             q_int64(s, q, 8, cr->below);
             q_int64(s, q, 9, lowest);
+            q_text(s, q, 10, ids.data);
             rc = step_write(s, q, "clear calls", &deleted);
         }
         q_done(s, q);
@@ -591,6 +608,7 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
         else if (rc == TF_OK)
             rc = audit_insert(s, cr, user, selector, deleted);
     }
+    tf_buf_free(&ids);
     cr->below = lowest;
     cr->total += deleted;
     return rc;

@@ -101,7 +101,7 @@ typedef struct pg {
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
     " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration," \
-    " runner_boot, runner_pidns, lease_boot_until" \
+    " runner_boot, runner_pidns, lease_boot_until, runner_timens" \
     " FROM calls WHERE work = $1::text AND version = $2::text AND args_sha256 = $3::text"
 
 /* LIMIT n with -1 meaning no limit */
@@ -114,10 +114,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_CALL] =
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
-        " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until)"
+        " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until,"
+        " runner_timens)"
         " VALUES ($1::text, $2::text, $3::text, $4::text, 'running', 1, 0, 1, $5::float8,"
         " $6::text, $7::bigint, $8::bigint, $9::text, $9::text, $10::text, $11::bigint,"
-        " $12::float8)"
+        " $12::float8, $13::bigint)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING RETURNING id",
     [ST_RECLAIM] =
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
@@ -126,7 +127,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " finished_at = NULL,"
         " result_json = CASE WHEN $7::integer <> 0 THEN result_json END,"
         " result_at = CASE WHEN $7::integer <> 0 THEN result_at END, runner_boot = $8::text,"
-        " runner_pidns = $9::bigint, lease_boot_until = $10::float8 WHERE id = $1::bigint",
+        " runner_pidns = $9::bigint, lease_boot_until = $10::float8, runner_timens = $11::bigint"
+        " WHERE id = $1::bigint",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = $2::float8 WHERE id = $1::bigint",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
@@ -148,7 +150,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'",
     [ST_FENCE_CHECK] =
         "SELECT failures, next_retry_at FROM calls"
-        " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'",
+        " WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running' FOR UPDATE",
     /* a failure: $10 = 1 keeps the last good result (stale-if-error) */
     [ST_FINISH_CALL] =
         "UPDATE calls SET status = $3::text, error = $5::text, failures = $6::integer,"
@@ -191,11 +193,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         " output, output_bytes, output_truncated"
         " FROM history WHERE call_id = $1::bigint ORDER BY attempt, id",
     /* one batch (inspect.c), newest first: ids below $8, at most $9 rows */
+    /* READ COMMITTED: the rows listed stay locked (and so as listed) until the commit */
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
-        " AND id < $8::bigint ORDER BY id DESC LIMIT $9::bigint",
-    /* the batch just listed, in the same transaction: ids in [$9, $8) that match */
-    [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD
+        " AND id < $8::bigint ORDER BY id DESC LIMIT $9::bigint FOR UPDATE",
+    /* exactly the batch just listed ($10: its ids), in the same transaction */
+    [ST_CLEAR] = "DELETE FROM calls WHERE id = ANY($10::bigint[]) AND " FILTER_SQL CLEAR_GUARD
                  " AND id < $8::bigint AND id >= $9::bigint",
     [ST_AUDIT] =
         "INSERT INTO clears (at, \"user\", selector, count)"

@@ -242,7 +242,7 @@ enum {
     LK_ID, LK_STATUS, LK_RESULT, LK_ERROR, LK_ATTEMPTS, LK_FAILURES, LK_FENCE,
     LK_LEASE_UNTIL, LK_NEXT_RETRY_AT, LK_RUNNER_HOST, LK_RUNNER_PID, LK_RUNNER_START,
     LK_RESULT_AT, LK_DURATION,
-    LK_RUNNER_BOOT, LK_RUNNER_PIDNS, LK_LEASE_BOOT
+    LK_RUNNER_BOOT, LK_RUNNER_PIDNS, LK_LEASE_BOOT, LK_RUNNER_TIMENS
 };
 
 /* What the decision needs to do in the write transaction. */
@@ -295,8 +295,8 @@ static void copy_stale(tf_store *s, tf_q *q, const tf_claim_req *req, tf_claim *
  * once"): a runner of our boot and PID namespace is judged by pid and
  * start time only, whatever its lease says - a live runner is never taken
  * over, a stalled one resumes; any other runner by its lease alone, on the
- * boot-time clock when it shares our boot (immune to wall-clock steps),
- * else on the engine's clock (now).
+ * boot's monotonic clock when it shares our boot and time namespace
+ * (immune to wall-clock steps), else on the engine's clock (now).
  */
 static int runner_holds(tf_store *s, tf_q *q, double now, int *died)
 {
@@ -312,9 +312,9 @@ static int runner_holds(tf_store *s, tf_q *q, double now, int *died)
         *died = 1;
         return 0;
     }
-    if (boot && s->self.boot[0] && strcmp(boot, s->self.boot) == 0
+    if (tf_proc_same_clock(&s->self, boot, (uint64_t)q_col_int64(s, q, LK_RUNNER_TIMENS))
         && !q_col_null(s, q, LK_LEASE_BOOT))
-        return q_col_double(s, q, LK_LEASE_BOOT) > tf_proc_boottime();
+        return q_col_double(s, q, LK_LEASE_BOOT) > tf_proc_boot_clock();
     return !q_col_null(s, q, LK_LEASE_UNTIL) && q_col_double(s, q, LK_LEASE_UNTIL) > now;
 }
 
@@ -435,10 +435,19 @@ static void bind_identity(tf_store *s, tf_q *q, int i)
         q_null(s, q, i + 1);
 }
 
-/* The boot-time deadline of a lease of `lease` seconds taken now. */
+/* The boot-clock deadline of a lease of `lease` seconds taken now. */
 static double lease_boot_until(const tf_claim_req *req)
 {
-    return tf_proc_boottime() + (req->lease > 0 ? req->lease : 0);
+    return tf_proc_boot_clock() + (req->lease > 0 ? req->lease : 0);
+}
+
+/* Bind our time namespace (NULL when unknown) to ?i. */
+static void bind_timens(tf_store *s, tf_q *q, int i)
+{
+    if (s->self.timens)
+        q_int64(s, q, i, (int64_t)s->self.timens);
+    else
+        q_null(s, q, i);
 }
 
 /* Record a new attempt's history row; sets out->history_id. */
@@ -540,6 +549,7 @@ static int insert_call(tf_store *s, const tf_claim_req *req, double lease_until,
     q_text(s, q, 9, iso);
     bind_identity(s, q, 10);
     q_double(s, q, 12, lease_boot_until(req));
+    bind_timens(s, q, 13);
     int src = q_step(s, q, "claim a call");
     if (q_wrote(src) && q_changes(s, q) == 1) {
         *inserted = 1;
@@ -633,6 +643,7 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         q_int64(s, q, 7, req->max_age > 0 && req->keep_stale && req->cache_calls);
         bind_identity(s, q, 8);
         q_double(s, q, 10, lease_boot_until(req));
+        bind_timens(s, q, 11);
         int src = q_step(s, q, "claim a call");
         q_done(s, q);
         if (!q_wrote(src))
@@ -822,7 +833,7 @@ static int tf_store_renew_once(tf_store *s, int64_t call_id, int64_t fence, doub
     q_int64(s, q, 1, call_id);
     q_int64(s, q, 2, fence);
     q_double(s, q, 3, now + (lease > 0 ? lease : 0));
-    q_double(s, q, 4, tf_proc_boottime() + (lease > 0 ? lease : 0));
+    q_double(s, q, 4, tf_proc_boot_clock() + (lease > 0 ? lease : 0));
     int src = q_step(s, q, "renew a lease");
     if (!q_wrote(src)) {
         rc = src;
@@ -935,6 +946,8 @@ static int finish_call(tf_store *s, const tf_finish *f, double now, const char *
     src = q_step(s, q, "record the end of a call");
     if (!q_wrote(src))
         rc = src;
+    else if (q_changes(s, q) == 0)
+        *fenced_out = 1; /* the fence moved between the check and the update (a server engine) */
     q_done(s, q);
     return rc;
 }

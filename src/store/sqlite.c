@@ -78,7 +78,7 @@ typedef struct sq {
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
     " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration," \
-    " runner_boot, runner_pidns, lease_boot_until" \
+    " runner_boot, runner_pidns, lease_boot_until, runner_timens" \
     " FROM calls WHERE work = ?1 AND version = ?2 AND args_sha256 = ?3"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -88,8 +88,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_CALL] =
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
-        " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until)"
-        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)"
+        " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until,"
+        " runner_timens)"
+        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING",
     /* ?7 = 1: the last good result stays while the refresh runs (stale-if-error) */
     [ST_RECLAIM] =
@@ -98,7 +99,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " runner_start = ?5, started_at = ?6, finished_at = NULL,"
         " result_json = CASE WHEN ?7 THEN result_json END,"
         " result_at = CASE WHEN ?7 THEN result_at END, runner_boot = ?8,"
-        " runner_pidns = ?9, lease_boot_until = ?10 WHERE id = ?1",
+        " runner_pidns = ?9, lease_boot_until = ?10, runner_timens = ?11 WHERE id = ?1",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = ?2 WHERE id = ?1",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
@@ -164,7 +165,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
         " AND id < ?8 ORDER BY id DESC LIMIT ?9",
-    /* the batch just listed, in the same transaction: ids in [?9, ?8) that match */
+    /* the batch just listed, in the same transaction (one writer: nothing changed in
+       between): ids in [?9, ?8) that match (?10, the ids listed, is for server engines) */
     [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD " AND id < ?8 AND id >= ?9",
     [ST_AUDIT] =
         "INSERT INTO clears (at, user, selector, count) VALUES (?1, ?2, ?3, ?4)",
