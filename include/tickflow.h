@@ -130,6 +130,17 @@ typedef struct tf_tick tf_tick;   /* the context of one flow evaluation */
  */
 int tf_app_open(const char *db_path, tf_app **out);
 
+/*
+ * Open for deciding only (a dry run, tf_app_set_dry_run is set): nothing
+ * is ever claimed, executed or written, and the database is not created,
+ * migrated or modified, nor its -wal/-shm created. A SQLite database that
+ * does not exist reads as an empty one (every call would run); one at an
+ * older schema is refused with TF_ESCHEMA. A path that exists but is not a
+ * regular file is refused (TF_EDB) here as by tf_app_open. Ownership as
+ * tf_app_open.
+ */
+int tf_app_open_readonly(const char *db_path, tf_app **out);
+
 /* 1 if db names a PostgreSQL server (a postgresql:// or postgres:// URI), else 0. */
 int tf_db_is_server(const char *db);
 

@@ -78,7 +78,7 @@ static char *default_log_dir(const char *db_path)
     return dir;
 }
 
-int tf_app_open(const char *db_path, tf_app **out)
+static int app_open(const char *db_path, int readonly, tf_app **out)
 {
     *out = NULL;
     tf_app *app = calloc(1, sizeof *app);
@@ -96,13 +96,24 @@ int tf_app_open(const char *db_path, tf_app **out)
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
     if (pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return tf_app_fail(app, TF_EIO, "cannot create a pipe: %s", strerror(errno));
-    int rc = tf_store_open(db_path, &app->store);
+    int rc = readonly ? tf_store_open_readonly(db_path, &app->store) : tf_store_open(db_path, &app->store);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", app->store ? tf_store_errmsg(app->store) : "out of memory");
     rc = tf_store_data_version(app->store, &app->data_version);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    app->dry_run = app->readonly = readonly;
     return TF_OK;
+}
+
+int tf_app_open(const char *db_path, tf_app **out)
+{
+    return app_open(db_path, 0, out);
+}
+
+int tf_app_open_readonly(const char *db_path, tf_app **out)
+{
+    return app_open(db_path, 1, out);
 }
 
 static void work_free(tf_work *w)
@@ -181,7 +192,7 @@ double tf_app_cache_now(const tf_app *app)
 
 void tf_app_set_dry_run(tf_app *app, int on)
 {
-    app->dry_run = on != 0;
+    app->dry_run = on != 0 || app->readonly;
 }
 
 void tf_app_stop(tf_app *app)

@@ -133,6 +133,7 @@ struct tf_app {
     tf_tap *taps;           /* internal observers (tf_app_add_tap), owned array */
     size_t ntaps;           /* count */
     int dry_run;            /* decide only, never claim or execute */
+    int readonly;           /* opened by tf_app_open_readonly: dry_run for good */
     volatile sig_atomic_t stop; /* set by tf_app_stop */
     int wake[2];            /* self-pipe: tf_app_stop writes, the loop polls */
     tf_reaper reaper;       /* kills our executions' process groups if we die */

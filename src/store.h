@@ -33,6 +33,14 @@ typedef struct tf_store tf_store;
  * allowed) so tf_store_errmsg() can explain; tf_store_close() it either way.
  */
 int tf_store_open(const char *path, tf_store **out);
+/*
+ * Open for reading only (dry runs): nothing is created, migrated or written,
+ * neither the database nor its -wal/-shm (SQLite). A database that does not
+ * exist reads as an empty one (an in-memory database at the current
+ * schema); one at an older schema is refused (TF_ESCHEMA: it would need a
+ * migration). Same ownership as tf_store_open.
+ */
+int tf_store_open_readonly(const char *path, tf_store **out);
 void tf_store_close(tf_store *s);
 const char *tf_store_errmsg(const tf_store *s);
 

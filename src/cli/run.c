@@ -39,7 +39,8 @@ static const char usage_text[] =
     "  --max-parallel N    at most N parallel executions at once (a call waits for a slot)\n"
     "  --lease SECONDS     how long a claim lives without renewal (default 30); it\n"
     "                      decides only for runners on other hosts or PID namespaces\n"
-    "  --dry-run           decide only: nothing is claimed, executed or written\n"
+    "  --dry-run           decide only: nothing is claimed, executed or written (the\n"
+    "                      database is opened read-only, never created or migrated)\n"
     "  --metrics-file PATH rewrite PATH (atomically, mode 0644) with Prometheus metrics\n"
     "                      after each --once run and each daemon tick (tickflow metrics)\n"
     "  --no-progress       no progress line (shown only when stderr is a terminal)\n"
@@ -667,7 +668,8 @@ int cmd_run(int argc, char **argv)
     reload_ctx rctx = {pipes, npipes, st.json};
     if (code == TF_EXIT_OK) {
         const char *db = tf_cli_db_path(db_opt, tf_pipeline_db(pipes[0]));
-        int rc = tf_app_open(db, &app);
+        /* a dry run writes nothing: not even a new database or its -wal/-shm */
+        int rc = dry_run ? tf_app_open_readonly(db, &app) : tf_app_open(db, &app);
         if (rc != TF_OK) {
             tf_cli_err("%s", tf_errmsg(app));
             code = tf_cli_exit_for(rc);

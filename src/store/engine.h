@@ -129,6 +129,7 @@ struct tf_store {
     int pend_in_txn;                /* the open transaction holds every deferred write */
     int64_t pend_lost;              /* successes among them found fenced out in this transaction */
     int64_t lost;                   /* deferred successes found fenced out, not yet taken */
+    int readonly;                   /* tf_store_open_readonly: never create, migrate or write */
     char err[1024];                 /* last error message, "" if none */
 };
 

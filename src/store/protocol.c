@@ -161,7 +161,7 @@ int tf_store_again(tf_store *s, double t0, int *tries)
     return 1;
 }
 
-int tf_store_open(const char *path, tf_store **out)
+static int store_open(const char *path, int readonly, tf_store **out)
 {
     *out = NULL;
     tf_store *s = calloc(1, sizeof *s);
@@ -169,6 +169,7 @@ int tf_store_open(const char *path, tf_store **out)
         return TF_ENOMEM;
     *out = s;
     s->busy_total = 30.0;
+    s->readonly = readonly;
     s->eng = engine_for(path ? path : "");
     s->target = strdup(path ? path : "");
     s->path = strdup(path ? path : "");
@@ -185,6 +186,16 @@ int tf_store_open(const char *path, tf_store **out)
     if (rc != TF_OK)
         s->eng->close(s);
     return rc;
+}
+
+int tf_store_open(const char *path, tf_store **out)
+{
+    return store_open(path, 0, out);
+}
+
+int tf_store_open_readonly(const char *path, tf_store **out)
+{
+    return store_open(path, 1, out);
 }
 
 void tf_store_close(tf_store *s)

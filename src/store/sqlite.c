@@ -576,12 +576,49 @@ static int migrate(tf_store *s)
     return TF_OK;
 }
 
+/* What a file that is not a regular one is, for the refusal. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/*
+ * A database is a regular file or absent (*exists = 0): SQLite would open
+ * /dev/null or a FIFO and create "/dev/null-journal" beside it, so anything
+ * else is refused before SQLite sees it, and nothing is created.
+ */
+static int check_regular(tf_store *s, int *exists)
+{
+    struct stat st;
+    *exists = 0;
+    if (stat(s->target, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return TF_OK;
+        tf_store_set_err(s, "cannot open database '%s': %s", s->path, strerror(e));
+        return TF_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        tf_store_set_err(s, "cannot open database '%s': it is %s, not a regular file", s->path,
+                         file_kind(st.st_mode));
+        return TF_EDB;
+    }
+    *exists = 1;
+    return TF_OK;
+}
+
 /*
  * Create the file ourselves so it gets mode 0600 whatever the umask;
- * an existing file is only checked for read-write access.
+ * an existing file is only checked for read-write access, and for being a
+ * regular file again through the descriptor (it may have been swapped).
  */
 static int create_file(tf_store *s)
 {
+    int exists;
+    int rc0 = check_regular(s, &exists);
+    if (rc0 != TF_OK)
+        return rc0;
     int fd = open(s->target, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) {
         int rc = TF_OK;
@@ -594,14 +631,120 @@ static int create_file(tf_store *s)
         return rc;
     }
     if (errno == EEXIST)
-        fd = open(s->target, O_RDWR | O_CLOEXEC);
+        fd = open(s->target, O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         tf_store_set_err(s, "cannot open database '%s': %s", s->path, strerror(e));
         return TF_EIO;
     }
+    struct stat st;
+    int rc = TF_OK;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        tf_store_set_err(s, "cannot open database '%s': %s", s->path, strerror(e));
+        rc = TF_EIO;
+    } else if (!S_ISREG(st.st_mode)) {
+        tf_store_set_err(s, "cannot open database '%s': it is %s, not a regular file", s->path,
+                         file_kind(st.st_mode));
+        rc = TF_EDB;
+    }
     close(fd);
-    return TF_OK;
+    return rc;
+}
+
+/* "file:" URI of path with mode=ro&immutable=1 (percent-encoded); caller frees. */
+static char *immutable_uri(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(path);
+    char *u = malloc(5 + 3 * n + sizeof "?mode=ro&immutable=1");
+    if (!u)
+        return NULL;
+    char *p = u;
+    memcpy(p, "file:", 5);
+    p += 5;
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            strchr("/-._~", *c)) {
+            *p++ = (char)*c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    memcpy(p, "?mode=ro&immutable=1", sizeof "?mode=ro&immutable=1");
+    return u;
+}
+
+/* 1 if path + suffix exists (any type). */
+static int sibling_exists(const char *path, const char *suffix)
+{
+    char buf[4096];
+    struct stat st;
+    int n = snprintf(buf, sizeof buf, "%s%s", path, suffix);
+    return n > 0 && (size_t)n < sizeof buf && lstat(buf, &st) == 0;
+}
+
+/*
+ * tf_store_open_readonly: nothing is created or written. An absent (or
+ * empty) database is an in-memory one at the current schema; an existing
+ * one is opened read-only, through an immutable URI when its -wal or -shm
+ * is missing (SQLite would create them otherwise; with no -wal there is
+ * nothing the main file lacks).
+ */
+static int sq_open_readonly(tf_store *s)
+{
+    int exists;
+    int rc = check_regular(s, &exists);
+    if (rc != TF_OK)
+        return rc;
+    struct stat st;
+    if (exists && stat(s->target, &st) == 0 && st.st_size == 0)
+        exists = 0; /* an empty file is an empty database: nothing to read */
+    sq *e = calloc(1, sizeof *e);
+    if (!e) {
+        tf_store_set_err(s, "cannot open database '%s': out of memory", s->path);
+        return TF_ENOMEM;
+    }
+    int src;
+    if (!exists) {
+        src = sqlite3_open_v2(":memory:", &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                              SQLITE_OPEN_NOMUTEX, NULL);
+    } else if (sibling_exists(s->target, "-wal") && sibling_exists(s->target, "-shm")) {
+        src = sqlite3_open_v2(s->target, &e->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    } else {
+        char *uri = immutable_uri(s->target);
+        src = uri ? sqlite3_open_v2(uri, &e->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                                    SQLITE_OPEN_NOMUTEX, NULL) : SQLITE_NOMEM;
+        free(uri);
+    }
+    if (src != SQLITE_OK) {
+        tf_store_set_err(s, "cannot open database '%s': %s", s->path,
+                         e->db ? sqlite3_errmsg(e->db) : sqlite3_errstr(src));
+        sqlite3_close(e->db);
+        free(e);
+        return TF_EDB;
+    }
+    s->impl = e;
+    sqlite3_extended_result_codes(e->db, 1);
+    sq_set_busy(s);
+    if (!exists) {
+        rc = exec_text(s, "PRAGMA foreign_keys = ON", "enable foreign keys");
+        return rc == TF_OK ? migrate(s) : rc; /* in memory only */
+    }
+    int uv = 0;
+    if ((rc = read_user_version(s, &uv)) != TF_OK)
+        return rc;
+    if (uv > tf_schema_sqlite_count)
+        return refuse_newer(s, uv);
+    if (uv < tf_schema_sqlite_count) {
+        tf_store_set_err(s, "database '%s' has schema version %d and needs migrating to %d,"
+                         " which a read-only open (a dry run) does not do: run once without"
+                         " --dry-run", s->path, uv, tf_schema_sqlite_count);
+        return TF_ESCHEMA;
+    }
+    return exec_text(s, "PRAGMA mmap_size = 268435456", "map the database");
 }
 
 /* The pragmas of every connection, after the schema check and before any migration. */
@@ -650,6 +793,8 @@ static int set_pragmas(tf_store *s)
 /* Open the connection and check the schema before any write (WAL included). */
 static int sq_open(tf_store *s)
 {
+    if (s->readonly)
+        return sq_open_readonly(s);
     int rc = create_file(s);
     if (rc != TF_OK)
         return rc;
