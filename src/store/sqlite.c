@@ -744,7 +744,7 @@ static int sq_open_readonly(tf_store *s)
                          " --dry-run", s->path, uv, tf_schema_sqlite_count);
         return TF_ESCHEMA;
     }
-    return exec_text(s, "PRAGMA mmap_size = 268435456", "map the database");
+    return exec_text(s, "PRAGMA mmap_size = 16777216", "map the database"); /* as set_pragmas */
 }
 
 /* The pragmas of every connection, after the schema check and before any migration. */
