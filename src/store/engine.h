@@ -97,6 +97,9 @@ typedef struct tf_engine {
 extern const tf_engine tf_engine_sqlite;
 extern const tf_engine tf_engine_postgres;
 
+/* The first statement id the PostgreSQL engine has no SQL for, or -1 (a test keeps the engines in step). */
+int tf_store_pg_missing_statement(void);
+
 /*
  * A write kept for the next transaction (tf_store_finish_later,
  * tf_store_exec_started_later), so that one commit carries it together

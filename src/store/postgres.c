@@ -280,6 +280,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE ($2::text IS NULL OR c.work = $2::text) GROUP BY c.work ORDER BY c.work",
 };
 
+int tf_store_pg_missing_statement(void)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        if (!stmt_sql[i])
+            return i;
+    return -1;
+}
+
 /* ---- names and errors --------------------------------------------------- */
 
 int tf_db_is_server(const char *name)

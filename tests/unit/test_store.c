@@ -28,6 +28,7 @@
 #include "proc.h"
 #include "schema.h"
 #include "store.h"
+#include "helpers/claims.h"
 
 /* A clock the test moves by hand. */
 typedef struct fake_clock {
@@ -108,15 +109,6 @@ static tf_store *open_second(const fx *f, fake_clock *clk)
     return s;
 }
 
-/* A 64-hex key: the given hex prefix padded with '0'. */
-static void key_of(char out[65], const char *prefix)
-{
-    size_t n = strlen(prefix);
-    memset(out, '0', 64);
-    memcpy(out, prefix, n < 64 ? n : 64);
-    out[64] = '\0';
-}
-
 /*
  * Make s claim as a runner elsewhere: on another boot (another host) or,
  * with same_boot, in another PID namespace of this boot. Such a runner is
@@ -142,15 +134,6 @@ static tf_claim_req req_of(const char *work, const char *key)
         .cache_calls = 1, .retries = 0, .backoff = 10, .lease = 30,
     };
     return r;
-}
-
-static tf_claim claim_ok(tf_store *s, const tf_claim_req *r)
-{
-    tf_claim c;
-    int rc = tf_store_claim(s, r, &c);
-    if (rc != TF_OK)
-        fail_msg("claim: %s", tf_store_errmsg(s));
-    return c;
 }
 
 static int finish(tf_store *s, const tf_claim *c, tf_outcome o, const char *result,

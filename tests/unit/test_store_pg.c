@@ -30,9 +30,12 @@
 
 #include <cmocka.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "schema.h"
 #include "store.h"
+#include "store/engine.h"
+#include "helpers/claims.h"
 
 /* Per-test state: a database of its own and an open store on it. */
 typedef struct fx {
@@ -152,13 +155,6 @@ static int teardown(void **state)
 
 #define NEED_SERVER(f) do { if (!(f)) return; } while (0)
 
-static void key_of(char out[65], const char *prefix)
-{
-    size_t n = strlen(prefix);
-    memset(out, '0', 64);
-    memcpy(out, prefix, n < 64 ? n : 64);
-    out[64] = '\0';
-}
 
 static tf_claim_req req_of(const char *work, const char *key, double lease)
 {
@@ -167,15 +163,6 @@ static tf_claim_req req_of(const char *work, const char *key, double lease)
         .cache_calls = 1, .retries = 0, .backoff = 10, .lease = lease,
     };
     return r;
-}
-
-static tf_claim claim_ok(tf_store *s, const tf_claim_req *r)
-{
-    tf_claim c;
-    int rc = tf_store_claim(s, r, &c);
-    if (rc != TF_OK)
-        fail_msg("claim: %s", tf_store_errmsg(s));
-    return c;
 }
 
 static tf_finish finish_of(const tf_claim *c, tf_outcome o, const char *result)
@@ -311,6 +298,71 @@ static void store_pg__search_path_option(void **state)
     assert_int_equal(c.decision, TF_CLAIM_RUN);
     tf_claim_clear(&c);
     assert_int_equal(int_on(f->uri, "SELECT count(*) FROM tickflow.calls"), 1);
+}
+
+/* Every statement of the protocol has its PostgreSQL text (a new SQLite one must come here too). */
+static void store_pg__every_statement_mirrored(void **state)
+{
+    (void)state;
+    assert_int_equal(tf_store_pg_missing_statement(), -1);
+    /* and each migration of SQLite has its counterpart's tables (a smoke check of the counts) */
+    assert_true(tf_schema_postgres_count >= 1);
+}
+
+/* The sorted column names of table in a fresh SQLite store, comma-separated, into out. */
+static void sqlite_columns(const char *table, char *out, size_t size)
+{
+    char dir[] = "/tmp/tf_pgcols_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/t.db", dir);
+    tf_store *s = NULL;
+    assert_int_equal(tf_store_open(path, &s), TF_OK);
+    tf_store_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(name, ',') FROM"
+                                        " (SELECT name FROM pragma_table_info(?1) ORDER BY name)",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(out, size, "%s", v ? (const char *)v : "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    char wal[80], shm[80];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    unlink(path);
+    unlink(wal);
+    unlink(shm);
+    rmdir(dir);
+}
+
+/* Both engines have the same tables with the same columns (every migration mirrored). */
+static void store_pg__same_columns_as_sqlite(void **state)
+{
+    fx *f = *state;
+    NEED_SERVER(f);
+    static const char *const tables[] = {"calls", "history", "clears", "hits"};
+    PGconn *c = PQconnectdb(f->uri);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char want[2048];
+        sqlite_columns(tables[i], want, sizeof want);
+        const char *vals[1] = {tables[i]};
+        PGresult *r = PQexecParams(c, "SELECT string_agg(column_name::text, ',' ORDER BY column_name"
+                                   " COLLATE \"C\") FROM information_schema.columns"
+                                   " WHERE table_schema = current_schema() AND table_name = $1",
+                                   1, NULL, vals, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        const char *got = PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0);
+        if (strcmp(want, got) != 0)
+            fail_msg("table %s: SQLite has columns %s, PostgreSQL %s", tables[i], want, got);
+        PQclear(r);
+    }
+    PQfinish(c);
 }
 
 /* ---- passwords ------------------------------------------------------------ */
@@ -683,6 +735,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(store_pg__foreign_schema_refused, setup_no_store, teardown),
         cmocka_unit_test_setup_teardown(store_pg__concurrent_first_open, setup_no_store, teardown),
         cmocka_unit_test_setup_teardown(store_pg__search_path_option, setup_no_store, teardown),
+        cmocka_unit_test(store_pg__every_statement_mirrored),
+        cmocka_unit_test_setup_teardown(store_pg__same_columns_as_sqlite, setup, teardown),
         cmocka_unit_test(store_pg__password_never_shown),
         cmocka_unit_test_setup_teardown(store_pg__claim_busy_hit, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__lease_on_server_clock_and_fence, setup, teardown),
