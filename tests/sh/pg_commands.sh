@@ -2,7 +2,7 @@
 # pg_commands: every command on a PostgreSQL database named by a libpq URI
 # (--db, $TICKFLOW_DB, a pipeline's "db"): run (--once, --now, --backfill,
 # --max-parallel, --dry-run, --verbose, --json), ls, show, logs, clear,
-# retry, gc, status, stats, metrics; the password of the URI never appears in any
+# retry, gc, status, stats, metrics, check, report; the password of the URI never appears in any
 # output or error; the README's inspection SQL runs in psql.
 # timeout: 240
 set -u
@@ -62,7 +62,11 @@ grep -q "nothing running" status.out || { cat status.out; fail "status: nothing 
 grep -q fetch stats.out || { cat stats.out; fail "stats: fetch"; }
 "$TF" metrics --db "$U" > metrics.out 2>&1 || { cat metrics.out; fail "metrics"; }
 grep -q 'fetch' metrics.out || { cat metrics.out; fail "metrics: fetch"; }
-echo "ok - ls, ls --json, show, logs, status, stats, metrics"
+"$TF" check --db "$U" --work fetch --max-age 1000d --now 2026-11-24 > check.out 2>&1 \
+    || { cat check.out; fail "check: fetch is fresh"; }
+"$TF" report --db "$U" -o report.html > report.out 2>&1 || { cat report.out; fail "report"; }
+grep -q fetch report.html || fail "report: fetch"
+echo "ok - ls, ls --json, show, logs, status, stats, metrics, check, report"
 
 # retry, clear, gc
 "$TF" retry --db "$U" --work bad > retry.out 2>&1 || { cat retry.out; fail "retry"; }
