@@ -884,9 +884,15 @@ static int pq_open(tf_store *s)
         return TF_ENOMEM;
     }
     s->impl = e;
-    /* URI values override the defaults before it; PG* variables fill the rest */
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *vals[] = {"10", "tickflow", s->target, NULL};
+    /*
+     * URI values override the defaults before it; PG* variables fill the
+     * rest. TCP keepalives and a user timeout notice a server that went
+     * silent (a partition) in about 30 s instead of the kernel's hours.
+     */
+    const char *keys[] = {"connect_timeout", "fallback_application_name", "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "tcp_user_timeout", "dbname", NULL};
+    const char *vals[] = {"10", "tickflow", "1", "10", "5", "3", "30000", s->target, NULL};
     e->conn = PQconnectdbParams(keys, vals, 1);
     if (!e->conn) {
         tf_store_set_err(s, "cannot open database '%s': out of memory", s->path);
