@@ -154,7 +154,10 @@ test: all $(TESTS) $(TOOLS) $(BENCHES)
 unit: $(TESTS)
 	@scripts/pg-cluster run scripts/run-tests --unit-only $(B)
 
+# verify_asan_link_order=0: tests that preload libfaketime (shifted clocks)
+# run the sanitized binary too; ASan would refuse to start behind it.
 asan:
+	ASAN_OPTIONS=$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}verify_asan_link_order=0 \
 	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
