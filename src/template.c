@@ -120,6 +120,26 @@ static int valid_work_ref(const char *s, size_t n)
     return 1;
 }
 
+/*
+ * {{file:PATH}} / {{files:PATTERN}} (what: "file" or "files"; v: vn bytes
+ * after the colon): the path must stay below the pipeline's folder.
+ */
+static int file_part(tf_template *t, size_t *cap, tf_tkind kind, const char *what, const char *v,
+                     size_t vn, size_t offset, tf_error *err)
+{
+    char path[512];
+    if (!vn)
+        return set_err(err, offset, "empty path in {{%s:}}", what);
+    if (vn >= sizeof path)
+        return set_err(err, offset, "path too long in {{%s:%.20s...}}", what, v);
+    memcpy(path, v, vn);
+    path[vn] = '\0';
+    if (!tf_filecache_path_ok(path))
+        return set_err(err, offset, "{{%s:%.*s}}: the path must be relative to the pipeline's "
+                       "folder, without '..' or empty parts", what, CUT(vn), v);
+    return add_part(t, cap, kind, v, vn, NULL, 0, offset);
+}
+
 /* Classify the inside of one "{{...}}" (b: n bytes, spaces trimmed). */
 static int parse_one(tf_template *t, size_t *cap, const char *b, size_t n, size_t offset, tf_error *err)
 {
@@ -142,32 +162,10 @@ static int parse_one(tf_template *t, size_t *cap, const char *b, size_t n, size_
             return set_err(err, offset, "bad variable name in {{env:%.*s}}", CUT(vn), v);
         return add_part(t, cap, TF_T_ENV, v, vn, NULL, 0, offset);
     }
-    if (n >= 6 && !memcmp(b, "files:", 6)) {
-        if (n == 6)
-            return set_err(err, offset, "empty pattern in {{files:}}");
-        char pat[512];
-        if (n - 6 >= sizeof pat)
-            return set_err(err, offset, "pattern too long in {{files:%.20s...}}", b + 6);
-        memcpy(pat, b + 6, n - 6);
-        pat[n - 6] = '\0';
-        if (!tf_filecache_path_ok(pat))
-            return set_err(err, offset, "{{files:%.*s}}: the pattern must be relative to the "
-                           "pipeline's folder, without '..' or empty parts", CUT(n - 6), b + 6);
-        return add_part(t, cap, TF_T_FILES, b + 6, n - 6, NULL, 0, offset);
-    }
-    if (n >= 5 && !memcmp(b, "file:", 5)) {
-        if (n == 5)
-            return set_err(err, offset, "empty path in {{file:}}");
-        char path[512];
-        if (n - 5 >= sizeof path)
-            return set_err(err, offset, "path too long in {{file:%.20s...}}", b + 5);
-        memcpy(path, b + 5, n - 5);
-        path[n - 5] = '\0';
-        if (!tf_filecache_path_ok(path))
-            return set_err(err, offset, "{{file:%.*s}}: the path must be relative to the "
-                           "pipeline's folder, without '..' or empty parts", CUT(n - 5), b + 5);
-        return add_part(t, cap, TF_T_FILE, b + 5, n - 5, NULL, 0, offset);
-    }
+    if (n >= 6 && !memcmp(b, "files:", 6))
+        return file_part(t, cap, TF_T_FILES, "files", b + 6, n - 6, offset, err);
+    if (n >= 5 && !memcmp(b, "file:", 5))
+        return file_part(t, cap, TF_T_FILE, "file", b + 5, n - 5, offset, err);
     if (n >= 5 && !memcmp(b, "glob:", 5)) {
         if (n == 5)
             return set_err(err, offset, "empty pattern in {{glob:}}");
