@@ -187,9 +187,10 @@ void tf_app_set_clock(tf_app *app, tf_clock_fn clock, void *user);
  * stats date hits on the app clock, like the history). It starts at `now`
  * (epoch seconds) and advances with the app clock from this call on; NAN
  * makes it the app clock itself again (the default). Any other value is
- * honoured, 0 (1970-01-01T00:00:00Z) and earlier included. `tickflow run --now` sets it, so a test or a re-run
- * can move a pipeline past an expiry without touching leases or the
- * timestamps of executions (those stay on the app clock).
+ * honoured, 0 (1970-01-01T00:00:00Z) and earlier included. `tickflow run
+ * --now` sets it, so a test or a re-run can move a pipeline past an expiry
+ * without touching leases or the timestamps of executions (those stay on
+ * the app clock).
  */
 void tf_app_set_cache_now(tf_app *app, double now);
 
