@@ -64,12 +64,16 @@ int cmd_gc(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
-        case 'o':
-            age = tf_cli_parse_duration(optarg);
-            if (age <= 0)
-                return tf_cli_misuse(gc_usage, "gc: --older-than: '%s' is not a duration"
-                              " (numbers with s, m, h, d or w, largest first: 30d, 1d12h)", optarg);
+        case 'o': {
+            tf_error err;
+            if (tf_duration_parse(optarg, &age, &err) != TF_OK)
+                return tf_cli_misuse(gc_usage, "gc: --older-than: %s", err.msg);
+            /* the cutoff must be a real time: not before 1970-01-01 */
+            if (tf_cli_now() - age < 0)
+                return tf_cli_misuse(gc_usage, "gc: --older-than %s reaches before 1970-01-01T00:00:00Z",
+                                     optarg);
             break;
+        }
         case 'n': dry = 1; break;
         case 'y': yes = 1; break;
         case 'j': json = 1; break;
