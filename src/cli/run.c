@@ -90,6 +90,7 @@ typedef struct tally_entry {
     unsigned char ran;      /* an execution of this call succeeded in this run */
     unsigned char gone;     /* a keyless wait later resolved by a keyed decision */
     uint64_t shown;         /* hash of the last failure printed for it (0 none): no repeats */
+    double wait_since;      /* monotonic seconds its current wait on another runner began, 0 none */
 } tally_entry;
 
 /* One work name seen in events. */
@@ -398,7 +399,7 @@ static void print_json(const tf_event *ev, const char *stamp)
     else
         cJSON_AddNullToObject(o, "key");
     cJSON_AddStringToObject(o, "decision", ev->what);
-    if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed"))
+    if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed") || !strcmp(ev->what, "waited"))
         cJSON_AddNumberToObject(o, "duration", ev->duration);
     if (ev->error)
         cJSON_AddStringToObject(o, "error", ev->error);
@@ -422,6 +423,41 @@ static void print_json(const tf_event *ev, const char *stamp)
 
 static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e);
 
+/* Monotonic seconds, for how long a wait lasted (immune to clock changes). */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e);
+
+/*
+ * Waits on another runner (a keyed "waiting") are said once when they
+ * begin and once when they end, with how long (*waited >= 0: a "waited"
+ * line is due before ev's own); the looks in between (about five a second
+ * under --once) only with --verbose. Returns 1 when ev's own line is to be
+ * left out.
+ */
+static int wait_lines(run_state *st, const tf_event *ev, int d, tally_entry *e, double *waited)
+{
+    *waited = -1;
+    if (!e || !ev->key || !*ev->key)
+        return 0;
+    if (d == D_WAITING) {
+        if (e->wait_since > 0)
+            return !st->verbose; /* a repeat look */
+        e->wait_since = mono_now();
+        return 0;
+    }
+    if (e->wait_since > 0) {
+        *waited = mono_now() - e->wait_since;
+        e->wait_since = 0;
+    }
+    return 0;
+}
+
 static void on_event(const tf_event *ev, void *user)
 {
     run_state *st = user;
@@ -435,10 +471,22 @@ static void on_event(const tf_event *ev, void *user)
     int d = decision_of(ev->what);
     tally_entry *e = tally_record(st, ev, d);
     tf_cli_progress_count(st->progress, ev, st->ncalls, st->ndone, st->nwaiting);
-    if (!wants_line(st, ev, d))
+    double waited;
+    int own = !wait_lines(st, ev, d, e, &waited) && wants_line(st, ev, d);
+    if (!own && waited < 0)
         return;
     tf_cli_progress_hold(st->progress);
-    print_event(st, ev, d, e);
+    if (waited >= 0) {
+        tf_event end = *ev;
+        end.what = "waited";
+        end.duration = waited;
+        end.error = NULL;
+        end.prev_args_json = end.args_json = NULL;
+        end.stale = 0;
+        print_event(st, &end, D_OTHER, NULL);
+    }
+    if (own)
+        print_event(st, ev, d, e);
     tf_cli_progress_release(st->progress);
 }
 
@@ -480,6 +528,8 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
         snprintf(what, sizeof what, "retry: %.1200s", err);
     else if (!strcmp(dw, "waiting"))
         snprintf(what, sizeof what, "waiting (%.1200s)", err);
+    else if (!strcmp(dw, "waited"))
+        snprintf(what, sizeof what, "waited %.1fs", ev->duration);
     else if (!strcmp(dw, "would-run"))
         snprintf(what, sizeof what, "would run");
     else if (!strcmp(dw, "queued"))
