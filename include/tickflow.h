@@ -319,7 +319,8 @@ typedef struct tf_event {
     const char *work;       /* work name */
     const char *key;        /* args_sha256 hex */
     const char *args_json;  /* canonical argument set */
-    const char *what;       /* "ran", "cached", "started", "running", "waiting", "queued", "failed", "retry", "would-run" */
+    const char *what;       /* "ran", "cached", "started", "running", "waiting", "queued", "failed",
+                               "interrupted" (the scheduler was stopped), "retry", "would-run" */
     const char *error;      /* reason for failed/retry, else NULL */
     double duration;        /* seconds, for ran/failed */
     int attempt;            /* attempt number of the execution, or 0 */

@@ -243,13 +243,14 @@ static int serve_stale(tf_app *app, const char *json, tf_call *out)
  * one exceed the work's retries: what the finish records, see store.h).
  */
 static void emit_end(tf_app *app, const tf_work *w, const char *key, const char *args_json, int ok,
-                     const char *error, double duration, int attempt, const char *log_path, int final,
-                     int stale)
+                     int interrupted, const char *error, double duration, int attempt,
+                     const char *log_path, int final, int stale)
 {
     if (!app->on_event && !app->ntaps)
         return;
     tf_event ev = {
-        .work = w->name, .key = key, .args_json = args_json, .what = ok ? "ran" : "failed",
+        .work = w->name, .key = key, .args_json = args_json,
+        .what = ok ? "ran" : interrupted ? "interrupted" : "failed",
         .error = error, .duration = duration, .attempt = attempt, .log_path = log_path,
         .final = !ok && final, .stale = stale,
     };
@@ -308,7 +309,7 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         r->error = strdup(f.error);
     }
     /* a failed refresh says that its last good result is still served (stale) */
-    emit_end(app, w, r->key, r->args_json, ok, r->error, f.duration, r->attempt, NULL,
+    emit_end(app, w, r->key, r->args_json, ok, interrupted, r->error, f.duration, r->attempt, NULL,
              !ok && !interrupted && r->failures + 1 > w->opts.retries, !ok && r->stale_json);
     return TF_OK;
 }
@@ -608,7 +609,7 @@ static int fail_unstarted(tf_app *app, tf_work *w, const tf_claim *c, const char
     out->status = TF_CALL_FAILED;
     out->executed = 1;
     out->error = keep_text(app, why);
-    emit_end(app, w, key, app->canon.data, 0, why, 0, c->attempt, NULL,
+    emit_end(app, w, key, app->canon.data, 0, 0, why, 0, c->attempt, NULL,
              c->failures + 1 > w->opts.retries, 0);
     return TF_OK;
 }

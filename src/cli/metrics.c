@@ -135,7 +135,7 @@ void tf_cli_mrun_event(tf_cli_mrun *m, const tf_event *ev)
         return;
     if (!strcmp(ev->what, "cached")) {
         w->hits++;
-    } else if (!strcmp(ev->what, "ran")) {
+    } else if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "interrupted")) {
         w->executions++;
     } else if (!strcmp(ev->what, "failed")) {
         if (ev->attempt > 0)

@@ -68,7 +68,7 @@ static void on_signal(int sig)
  * wins. D_NONE never ends up recorded; every decision the summary does not
  * name (started, running, waiting, queued, retry, ...) counts as waiting.
  */
-enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_OTHER };
+enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_INTERRUPTED, D_OTHER };
 
 static int decision_of(const char *what)
 {
@@ -78,6 +78,7 @@ static int decision_of(const char *what)
     case 'f': return !strcmp(what, "failed") ? D_FAILED : D_OTHER;
     case 'w': return !strcmp(what, "would-run") ? D_WOULD : !strcmp(what, "waiting") ? D_WAITING : D_OTHER;
     case 's': return !strcmp(what, "started") ? D_STARTED : D_OTHER;
+    case 'i': return !strcmp(what, "interrupted") ? D_INTERRUPTED : D_OTHER;
     default: return D_OTHER;
     }
 }
@@ -272,12 +273,12 @@ static tally_entry *tally_record(run_state *st, const tf_event *ev, int d)
 }
 
 typedef struct summary {
-    unsigned long ran, cached, failed, would, waiting; /* final states */
+    unsigned long ran, cached, failed, would, waiting, interrupted; /* final states */
 } summary;
 
 static summary tally_sum(const run_state *st)
 {
-    summary s = {0, 0, 0, 0, 0};
+    summary s = {0, 0, 0, 0, 0, 0};
     for (size_t i = 0; i < st->used; i++) {
         const tally_entry *e = &st->entries[i];
         if (e->gone || e->final == D_NONE)
@@ -290,6 +291,8 @@ static summary tally_sum(const run_state *st)
             s.cached++;
         else if (e->final == D_WOULD)
             s.would++;
+        else if (e->final == D_INTERRUPTED)
+            s.interrupted++;
         else
             s.waiting++;
     }
@@ -381,7 +384,7 @@ static int wants_line(const run_state *st, const tf_event *ev, int d)
 {
     if (st->verbose)
         return 1;
-    if (d == D_RAN || d == D_STARTED || d == D_FAILED || d == D_RETRY || d == D_WOULD)
+    if (d == D_RAN || d == D_STARTED || d == D_FAILED || d == D_RETRY || d == D_WOULD || d == D_INTERRUPTED)
         return 1;
     /* Waits on another runner (a key) matter; waits on a dependency or the clock repeat each tick. */
     return d == D_WAITING && ev->key && *ev->key;
@@ -399,7 +402,8 @@ static void print_json(const tf_event *ev, const char *stamp)
     else
         cJSON_AddNullToObject(o, "key");
     cJSON_AddStringToObject(o, "decision", ev->what);
-    if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed") || !strcmp(ev->what, "waited"))
+    if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed") || !strcmp(ev->what, "waited") ||
+        !strcmp(ev->what, "interrupted"))
         cJSON_AddNumberToObject(o, "duration", ev->duration);
     if (ev->error)
         cJSON_AddStringToObject(o, "error", ev->error);
@@ -524,6 +528,9 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
         snprintf(what, sizeof what, "failed %.2fs: %.1200s", ev->duration, err);
     else if (!strcmp(dw, "failed"))
         snprintf(what, sizeof what, "failed: %.1200s", err);
+    else if (!strcmp(dw, "interrupted"))
+        snprintf(what, sizeof what, "interrupted %.2fs (%.1200s)", ev->duration,
+                 strncmp(err, "interrupted: ", 13) ? err : err + 13);
     else if (!strcmp(dw, "retry"))
         snprintf(what, sizeof what, "retry: %.1200s", err);
     else if (!strcmp(dw, "waiting"))
@@ -543,6 +550,54 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
            ev->key && *ev->key ? ev->key : "-", what,
            !ev->stale ? "" : !strcmp(dw, "started") ? " (a refresh: its last good result stays available)"
                                                      : " - stale: the last good result is served");
+}
+
+/*
+ * A run stopped by a signal says so: why, and which executions it
+ * interrupted (each recorded interrupted, so it runs again on the next
+ * start). Up to 10 are named; the rest are counted.
+ */
+static void print_stopped(const run_state *st, const char *why)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->used; i++)
+        n += st->entries[i].final == D_INTERRUPTED;
+    if (st->json) {
+        cJSON *o = cJSON_CreateObject(), *list = o ? cJSON_AddArrayToObject(o, "interrupted") : NULL;
+        cJSON_AddStringToObject(o, "stopped", why);
+        for (size_t i = 0; list && i < st->used; i++) {
+            const tally_entry *e = &st->entries[i];
+            if (e->final != D_INTERRUPTED)
+                continue;
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "work", st->works[e->work].name);
+            cJSON_AddStringToObject(x, "key", st->keys + e->koff);
+            cJSON_AddItemToArray(list, x);
+        }
+        char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+        if (text)
+            puts(text);
+        free(text);
+        cJSON_Delete(o);
+        return;
+    }
+    if (!n) {
+        printf("stopped by %s: nothing was running\n", why);
+        return;
+    }
+    printf("stopped by %s: %zu execution%s interrupted (recorded interrupted; %s again on the next start):",
+           why, n, n == 1 ? "" : "s", n == 1 ? "it runs" : "they run");
+    size_t shown = 0;
+    for (size_t i = 0; i < st->used && shown < 10; i++) {
+        const tally_entry *e = &st->entries[i];
+        if (e->final != D_INTERRUPTED)
+            continue;
+        printf("%s %s %.12s", shown ? "," : "", st->works[e->work].name, st->keys + e->koff);
+        shown++;
+    }
+    if (n > shown)
+        printf(", and %zu more", n - shown);
+    printf("\n");
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -835,6 +890,8 @@ int cmd_run(int argc, char **argv)
         }
         tf_cli_progress_stop(st.progress); /* the line is erased before the summary */
         st.progress = NULL;
+        if (code == 130 || code == 143)
+            print_stopped(&st, got_signal == SIGINT ? "SIGINT" : got_signal ? "SIGTERM" : "a stop request");
         if (once && code == TF_EXIT_OK) {
             summary s = tally_sum(&st);
             if (st.json)
