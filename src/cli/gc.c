@@ -67,7 +67,8 @@ int cmd_gc(int argc, char **argv)
         case 'o': {
             tf_error err;
             if (tf_duration_parse(optarg, &age, &err) != TF_OK)
-                return tf_cli_misuse(gc_usage, "gc: --older-than: %s", err.msg);
+                return tf_cli_misuse(gc_usage, "gc: --older-than: '%s' is not a duration: %s", optarg,
+                                     err.msg);
             /* the cutoff must be a real time: not before 1970-01-01 */
             if (tf_cli_now() - age < 0)
                 return tf_cli_misuse(gc_usage, "gc: --older-than %s reaches before 1970-01-01T00:00:00Z",
