@@ -686,6 +686,28 @@ static int sibling_exists(const char *path, const char *suffix)
     return n > 0 && (size_t)n < sizeof buf && lstat(buf, &st) == 0;
 }
 
+/* Open the connection s works through: name with flags (NOMUTEX added), busy handling set. */
+static int sq_connect(tf_store *s, const char *name, int flags)
+{
+    sq *e = calloc(1, sizeof *e);
+    if (!e) {
+        tf_store_set_err(s, "cannot open database '%s': out of memory", s->path);
+        return TF_ENOMEM;
+    }
+    int src = sqlite3_open_v2(name, &e->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        tf_store_set_err(s, "cannot open database '%s': %s", s->path,
+                         e->db ? sqlite3_errmsg(e->db) : sqlite3_errstr(src));
+        sqlite3_close(e->db);
+        free(e);
+        return TF_EDB;
+    }
+    s->impl = e;
+    sqlite3_extended_result_codes(e->db, 1);
+    sq_set_busy(s);
+    return TF_OK;
+}
+
 /*
  * tf_store_open_readonly: nothing is created or written. An absent (or
  * empty) database is an in-memory one at the current schema; an existing
@@ -702,33 +724,21 @@ static int sq_open_readonly(tf_store *s)
     struct stat st;
     if (exists && stat(s->target, &st) == 0 && st.st_size == 0)
         exists = 0; /* an empty file is an empty database: nothing to read */
-    sq *e = calloc(1, sizeof *e);
-    if (!e) {
-        tf_store_set_err(s, "cannot open database '%s': out of memory", s->path);
-        return TF_ENOMEM;
-    }
-    int src;
     if (!exists) {
-        src = sqlite3_open_v2(":memory:", &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                              SQLITE_OPEN_NOMUTEX, NULL);
+        rc = sq_connect(s, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     } else if (sibling_exists(s->target, "-wal") && sibling_exists(s->target, "-shm")) {
-        src = sqlite3_open_v2(s->target, &e->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        rc = sq_connect(s, s->target, SQLITE_OPEN_READONLY);
     } else {
         char *uri = immutable_uri(s->target);
-        src = uri ? sqlite3_open_v2(uri, &e->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
-                                    SQLITE_OPEN_NOMUTEX, NULL) : SQLITE_NOMEM;
+        if (!uri) {
+            tf_store_set_err(s, "cannot open database '%s': out of memory", s->path);
+            return TF_ENOMEM;
+        }
+        rc = sq_connect(s, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
         free(uri);
     }
-    if (src != SQLITE_OK) {
-        tf_store_set_err(s, "cannot open database '%s': %s", s->path,
-                         e->db ? sqlite3_errmsg(e->db) : sqlite3_errstr(src));
-        sqlite3_close(e->db);
-        free(e);
-        return TF_EDB;
-    }
-    s->impl = e;
-    sqlite3_extended_result_codes(e->db, 1);
-    sq_set_busy(s);
+    if (rc != TF_OK)
+        return rc;
     if (!exists) {
         rc = exec_text(s, "PRAGMA foreign_keys = ON", "enable foreign keys");
         return rc == TF_OK ? migrate(s) : rc; /* in memory only */
@@ -798,23 +808,10 @@ static int sq_open(tf_store *s)
     int rc = create_file(s);
     if (rc != TF_OK)
         return rc;
-    sq *e = calloc(1, sizeof *e);
-    if (!e) {
-        tf_store_set_err(s, "cannot open database '%s': out of memory", s->path);
-        return TF_ENOMEM;
-    }
-    int src = sqlite3_open_v2(s->target, &e->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (src != SQLITE_OK) {
-        tf_store_set_err(s, "cannot open database '%s': %s", s->path,
-                         e->db ? sqlite3_errmsg(e->db) : sqlite3_errstr(src));
-        sqlite3_close(e->db);
-        free(e);
-        return TF_EDB;
-    }
-    s->impl = e;
-    sqlite3_extended_result_codes(e->db, 1);
-    sq_set_busy(s);
+    if ((rc = sq_connect(s, s->target, SQLITE_OPEN_READWRITE)) != TF_OK)
+        return rc;
+    sq *e = s->impl;
+    int src;
 
     /* version and table count from one snapshot: a concurrent opener may be migrating */
     sqlite3_stmt *st = NULL;
