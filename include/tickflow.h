@@ -320,7 +320,9 @@ typedef struct tf_event {
     const char *key;        /* args_sha256 hex */
     const char *args_json;  /* canonical argument set */
     const char *what;       /* "ran", "cached", "started", "running", "waiting", "queued", "failed",
-                               "interrupted" (the scheduler was stopped), "retry", "would-run" */
+                               "interrupted" (the scheduler was stopped), "retry", "would-run",
+                               "fenced-out" (a "ran" whose result was not recorded: another
+                               runner had taken the call over) */
     const char *error;      /* reason for failed/retry, else NULL */
     double duration;        /* seconds, for ran/failed */
     int attempt;            /* attempt number of the execution, or 0 */

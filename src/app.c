@@ -304,9 +304,20 @@ int tf_app_flush_hits(tf_app *app)
  * our ends (and our executions' process groups) while we sit idle. A
  * failure stops the loop like any other store error.
  */
+/* A success of ours found fenced out at its commit: say so, as the database does. */
+static void report_fenced(const char *work, const char *key, void *user)
+{
+    tf_event ev = {
+        .work = work, .key = key, .what = "fenced-out",
+        .error = "another runner took this call over before our result was recorded: ours was not",
+    };
+    tf_app_emit_event(user, &ev);
+}
+
 int tf_app_flush(tf_app *app)
 {
     int rc = tf_store_flush(app->store);
+    tf_store_take_lost_calls(app->store, report_fenced, app);
     return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
 }
 

@@ -279,6 +279,7 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         .result_at = tf_app_cache_now(app), .keep_result = keeps_stale(w),
         .output = res ? res->output : NULL, .output_total = res ? res->output_total : 0,
         .output_truncated = res ? res->output_truncated : 0, .output_captured = !w->fn && res,
+        .work = w->name, .key = r->key,
     };
     r->done = 1;
     /* the group died before its leader was reaped (exec.c): its id may name another group now */

@@ -68,14 +68,14 @@ static void on_signal(int sig)
  * wins. D_NONE never ends up recorded; every decision the summary does not
  * name (started, running, waiting, queued, retry, ...) counts as waiting.
  */
-enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_INTERRUPTED, D_OTHER };
+enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_INTERRUPTED, D_FENCED, D_OTHER };
 
 static int decision_of(const char *what)
 {
     switch (what[0]) {
     case 'c': return !strcmp(what, "cached") ? D_CACHED : D_OTHER;
     case 'r': return !strcmp(what, "ran") ? D_RAN : !strcmp(what, "retry") ? D_RETRY : D_OTHER;
-    case 'f': return !strcmp(what, "failed") ? D_FAILED : D_OTHER;
+    case 'f': return !strcmp(what, "failed") ? D_FAILED : !strcmp(what, "fenced-out") ? D_FENCED : D_OTHER;
     case 'w': return !strcmp(what, "would-run") ? D_WOULD : !strcmp(what, "waiting") ? D_WAITING : D_OTHER;
     case 's': return !strcmp(what, "started") ? D_STARTED : D_OTHER;
     case 'i': return !strcmp(what, "interrupted") ? D_INTERRUPTED : D_OTHER;
@@ -262,6 +262,8 @@ static tally_entry *tally_record(run_state *st, const tf_event *ev, int d)
     e->gone = 0;
     if (d == D_RAN)
         e->ran = 1;
+    else if (d == D_FENCED)
+        e->ran = 0; /* its "ran" did not count: the database kept another runner's outcome */
     if (!*key) {
         w->keyless = (uint32_t)(e - st->entries) + 1;
     } else if (w->keyless) { /* the work got past its waits: forget its keyless wait */
@@ -273,18 +275,20 @@ static tally_entry *tally_record(run_state *st, const tf_event *ev, int d)
 }
 
 typedef struct summary {
-    unsigned long ran, cached, failed, would, waiting, interrupted; /* final states */
+    unsigned long ran, cached, failed, would, waiting, interrupted, fenced; /* final states */
 } summary;
 
 static summary tally_sum(const run_state *st)
 {
-    summary s = {0, 0, 0, 0, 0, 0};
+    summary s = {0, 0, 0, 0, 0, 0, 0};
     for (size_t i = 0; i < st->used; i++) {
         const tally_entry *e = &st->entries[i];
         if (e->gone || e->final == D_NONE)
             continue;
         if (e->final == D_FAILED)
             s.failed++;
+        else if (e->final == D_FENCED)
+            s.fenced++;
         else if (e->final == D_RAN || (e->ran && e->final == D_CACHED))
             s.ran++;
         else if (e->final == D_CACHED)
@@ -384,7 +388,8 @@ static int wants_line(const run_state *st, const tf_event *ev, int d)
 {
     if (st->verbose)
         return 1;
-    if (d == D_RAN || d == D_STARTED || d == D_FAILED || d == D_RETRY || d == D_WOULD || d == D_INTERRUPTED)
+    if (d == D_RAN || d == D_STARTED || d == D_FAILED || d == D_RETRY || d == D_WOULD || d == D_INTERRUPTED ||
+        d == D_FENCED)
         return 1;
     /* Waits on another runner (a key) matter; waits on a dependency or the clock repeat each tick. */
     return d == D_WAITING && ev->key && *ev->key;
@@ -528,6 +533,8 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
         snprintf(what, sizeof what, "failed %.2fs: %.1200s", ev->duration, err);
     else if (!strcmp(dw, "failed"))
         snprintf(what, sizeof what, "failed: %.1200s", err);
+    else if (!strcmp(dw, "fenced-out"))
+        snprintf(what, sizeof what, "fenced out (%.1200s)", err);
     else if (!strcmp(dw, "interrupted"))
         snprintf(what, sizeof what, "interrupted %.2fs (%.1200s)", ev->duration,
                  strncmp(err, "interrupted: ", 13) ? err : err + 13);
@@ -894,17 +901,21 @@ int cmd_run(int argc, char **argv)
             print_stopped(&st, got_signal == SIGINT ? "SIGINT" : got_signal ? "SIGTERM" : "a stop request");
         if (once && code == TF_EXIT_OK) {
             summary s = tally_sum(&st);
+            char fenced[48] = "";
+            if (s.fenced) /* a count that fits: no truncation */
+                snprintf(fenced, sizeof fenced, ", %lu fenced out", s.fenced);
             if (st.json)
                 printf("{\"summary\":{\"ran\":%lu,\"cached\":%lu,\"failed\":%lu,\"waiting\":%lu,"
-                       "\"would_run\":%lu}}\n", s.ran, s.cached, s.failed, s.waiting, s.would);
+                       "\"would_run\":%lu%s%.0lu}}\n", s.ran, s.cached, s.failed, s.waiting, s.would,
+                       s.fenced ? ",\"fenced_out\":" : "", s.fenced);
             else if (dry_run)
                 printf("%lu would run, %lu cached, %lu failed, %lu waiting\n", s.would, s.cached,
                        s.failed, s.waiting);
             else if (s.waiting)
-                printf("%lu ran, %lu cached, %lu failed, %lu waiting\n", s.ran, s.cached, s.failed,
-                       s.waiting);
+                printf("%lu ran, %lu cached, %lu failed, %lu waiting%s\n", s.ran, s.cached, s.failed,
+                       s.waiting, fenced);
             else
-                printf("%lu ran, %lu cached, %lu failed\n", s.ran, s.cached, s.failed);
+                printf("%lu ran, %lu cached, %lu failed%s\n", s.ran, s.cached, s.failed, fenced);
             if (s.failed || st.oom)
                 code = TF_EXIT_FAILED;
         }

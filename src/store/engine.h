@@ -113,6 +113,8 @@ typedef struct tf_pending_op {
     long pgid;              /* exec_started: its process group */
     long long exec_start;   /* exec_started: its leader's start time, or 0 */
     char *log_path;         /* exec_started: log file, owned, or NULL */
+    char *who;              /* finish: "work\0key" (owned) when given, or NULL */
+    int lost;               /* finish: a success found fenced out by the last apply */
 } tf_pending_op;
 
 struct tf_store {
@@ -133,6 +135,8 @@ struct tf_store {
     int64_t pend_lost;              /* successes among them found fenced out in this transaction */
     int64_t lost;                   /* deferred successes found fenced out, not yet taken */
     int readonly;                   /* tf_store_open_readonly: never create, migrate or write */
+    char **lost_who;                /* "work\0key" of committed fenced-out successes (owned) */
+    size_t nlost_who;               /* count */
     char err[1024];                 /* last error message, "" if none */
 };
 

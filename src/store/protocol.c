@@ -122,6 +122,17 @@ int tf_store_commit(tf_store *s, const char *what)
     int rc = s->eng->commit(s, what);
     if (rc == TF_OK && s->pend_in_txn) {
         s->lost += s->pend_lost;
+        for (size_t i = 0; i < s->npend; i++) {
+            tf_pending_op *op = &s->pend[i];
+            if (!op->lost || !op->who)
+                continue;
+            char **v = realloc(s->lost_who, (s->nlost_who + 1) * sizeof *v);
+            if (!v)
+                break; /* only a name in a report is lost: the count above holds */
+            s->lost_who = v;
+            s->lost_who[s->nlost_who++] = op->who;
+            op->who = NULL;
+        }
         drop_pending(s);
     }
     s->pend_in_txn = 0;
@@ -206,6 +217,7 @@ void tf_store_close(tf_store *s)
         tf_store_flush(s); /* best effort: an unrecorded end only means the call runs again */
     drop_pending(s);
     free(s->pend);
+    tf_store_take_lost_calls(s, NULL, NULL);
     s->eng->close(s);
     free(s->target);
     free(s->path);
@@ -1104,6 +1116,7 @@ static void drop_pending(tf_store *s)
         free((char *)s->pend[i].f.error);
         free((char *)s->pend[i].f.output);
         free(s->pend[i].log_path);
+        free(s->pend[i].who);
     }
     s->npend = 0;
 }
@@ -1125,6 +1138,7 @@ static int apply_pending(tf_store *s)
         if (rc != TF_OK)
             return rc;
         lost += fenced_out && op->f.outcome == TF_OUT_SUCCEEDED;
+        s->pend[i].lost = fenced_out && op->f.outcome == TF_OUT_SUCCEEDED;
     }
     s->pend_lost = lost; /* counted at commit: a rolled-back transaction applies them again */
     s->pend_in_txn = 1;
@@ -1171,11 +1185,23 @@ static int tf_store_finish_later_once(tf_store *s, const tf_finish *f)
     op->f.result_json = f->result_json ? strdup(f->result_json) : NULL;
     op->f.error = f->error ? strdup(f->error) : NULL;
     op->f.output = f->output ? strdup(f->output) : NULL;
+    op->f.work = op->f.key = NULL; /* kept in who */
+    op->who = NULL;
+    op->lost = 0;
+    if (f->work && f->key) {
+        size_t wl = strlen(f->work), kl = strlen(f->key);
+        if ((op->who = malloc(wl + kl + 2))) {
+            memcpy(op->who, f->work, wl + 1);
+            memcpy(op->who + wl + 1, f->key, kl + 1);
+        }
+    }
     if ((f->result_json && !op->f.result_json) || (f->error && !op->f.error)
-        || (f->output && !op->f.output)) {
+        || (f->output && !op->f.output) || (f->work && f->key && !op->who)) {
         free((char *)op->f.result_json);
         free((char *)op->f.error);
         free((char *)op->f.output);
+        free(op->who);
+        op->who = NULL;
         tf_store_set_err(s, "cannot defer the end of a call: out of memory");
         return TF_ENOMEM;
     }
@@ -1217,6 +1243,21 @@ static int tf_store_flush_once(tf_store *s)
 size_t tf_store_pending(const tf_store *s)
 {
     return s ? s->npend : 0;
+}
+
+void tf_store_take_lost_calls(tf_store *s, tf_lost_fn fn, void *user)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nlost_who; i++) {
+        const char *w = s->lost_who[i];
+        if (fn)
+            fn(w, w + strlen(w) + 1, user);
+        free(s->lost_who[i]);
+    }
+    free(s->lost_who);
+    s->lost_who = NULL;
+    s->nlost_who = 0;
 }
 
 int64_t tf_store_take_lost(tf_store *s)
