@@ -65,40 +65,6 @@ static void age_text(double sec, char out[32])
         snprintf(out, 32, "%llds", t);
 }
 
-/* The works of the database, copied (tf_calls_totals lends them). */
-typedef struct wlist {
-    tf_work_totals *v;      /* entries; work malloc'd, last_status NULL */
-    size_t n;               /* count */
-    int oom;                /* a copy failed */
-} wlist;
-
-static int wlist_add(const tf_work_totals *t, void *user)
-{
-    wlist *l = user;
-    tf_work_totals *v = realloc(l->v, (l->n + 1) * sizeof *v);
-    char *name = strdup(t->work);
-    if (!v || !name) {
-        free(name);
-        if (v)
-            l->v = v;
-        l->oom = 1;
-        return 1;
-    }
-    l->v = v;
-    v[l->n] = *t;
-    v[l->n].work = name;
-    v[l->n].last_status = NULL;
-    l->n++;
-    return 0;
-}
-
-static void wlist_free(wlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free((void *)(uintptr_t)l->v[i].work);
-    free(l->v);
-}
-
 /* The first failed-for-good call of a work (for the problem line). */
 typedef struct pick {
     int want_failed;        /* 1: failed with no retry due; 0: running with an ended lease */
@@ -181,9 +147,9 @@ int cmd_check(int argc, char **argv)
     tf_app *app = NULL;
     if (!ex)
         ex = tf_cli_open_db("check", db, &app);
-    wlist l = {NULL, 0, 0};
+    tf_cli_totals l = {NULL, 0, 0};
     if (!ex)
-        ex = tf_cli_listed("check", app, tf_calls_totals(app, wlist_add, &l), l.oom);
+        ex = tf_cli_listed("check", app, tf_calls_totals(app, tf_cli_totals_add, &l), l.oom);
     int problems = 0;
     size_t todo = nnames ? nnames : l.n;
     double wall = tf_cli_now();
@@ -244,7 +210,7 @@ int cmd_check(int argc, char **argv)
     }
     if (!ex)
         ex = tf_cli_flush_out("check");
-    wlist_free(&l);
+    tf_cli_totals_free(&l);
     tf_app_close(app);
     free(names);
     if (ex)

@@ -219,6 +219,19 @@ int tf_cli_rows_add(const tf_call_row *r, void *user);
 /* Free every copy; rs is empty (and reusable) afterwards. */
 void tf_cli_rows_free(tf_cli_rows *rs);
 
+/* A list of owned tf_work_totals copies (zero-initialise; tf_cli_totals_free). */
+typedef struct tf_cli_totals {
+    tf_work_totals *v;      /* entries; work and last_status malloc'd */
+    size_t n;               /* count */
+    int oom;                /* a copy failed */
+} tf_cli_totals;
+
+/* tf_totals_fn: append a copy of t to the tf_cli_totals in user (1 = stop: out of memory). */
+int tf_cli_totals_add(const tf_work_totals *t, void *user);
+
+/* Free every copy. */
+void tf_cli_totals_free(tf_cli_totals *l);
+
 /* tf_hist_fn: append a copy of r to the tf_cli_hist in user. */
 int tf_cli_hist_add(const tf_history_row *r, void *user);
 

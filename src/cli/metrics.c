@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,43 +194,28 @@ static const char *count(char buf[64], int64_t v)
     return buf;
 }
 
-/* The database's totals, copied (the store's strings live only during the callback). */
-typedef struct tot_list {
-    tf_work_totals *v;      /* entries; work and last_status malloc'd */
-    size_t n;               /* count */
-    int oom;                /* a copy failed */
-} tot_list;
+/* A per-work gauge that is one field of tf_work_totals, without other labels. */
+typedef struct plain_family {
+    const char *name;       /* metric name */
+    const char *help;       /* HELP text */
+    size_t offset;          /* of the field in tf_work_totals */
+    int decimals;           /* -1: an int64_t count; else a double printed with these decimals */
+} plain_family;
 
-static int tot_add(const tf_work_totals *t, void *user)
-{
-    tot_list *l = user;
-    tf_work_totals *v = realloc(l->v, (l->n + 1) * sizeof *v);
-    if (!v) {
-        l->oom = 1;
-        return 1;
-    }
-    l->v = v;
-    v[l->n] = *t;
-    v[l->n].work = strdup(t->work);
-    v[l->n].last_status = t->last_status ? strdup(t->last_status) : NULL;
-    if (!v[l->n].work || (t->last_status && !v[l->n].last_status)) {
-        free((void *)(uintptr_t)v[l->n].work);
-        free((void *)(uintptr_t)v[l->n].last_status);
-        l->oom = 1;
-        return 1;
-    }
-    l->n++;
-    return 0;
-}
-
-static void tot_free(tot_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free((void *)(uintptr_t)l->v[i].work);
-        free((void *)(uintptr_t)l->v[i].last_status);
-    }
-    free(l->v);
-}
+static const plain_family plain[] = {
+    {"tickflow_calls_failed_final", "Failed calls with no retry due: they stay failed until tickflow retry.",
+     offsetof(tf_work_totals, failed_final), -1},
+    {"tickflow_calls_lease_expired", "Running calls whose lease ended: their runner died or stopped renewing.",
+     offsetof(tf_work_totals, lease_ended), -1},
+    {"tickflow_executions_running", "Executions running now.", offsetof(tf_work_totals, runs_running), -1},
+    {"tickflow_last_success_timestamp_seconds",
+     "End of the latest succeeded execution (works that never succeeded have no sample).",
+     offsetof(tf_work_totals, last_success), 3},
+    {"tickflow_last_execution_timestamp_seconds", "End of the latest finished execution.",
+     offsetof(tf_work_totals, last_end), 3},
+    {"tickflow_last_execution_duration_seconds", "Duration of the latest finished execution.",
+     offsetof(tf_work_totals, last_duration), 6},
+};
 
 /*
  * Write every metric to f: the database's (app) and, when m is not NULL,
@@ -238,10 +224,10 @@ static void tot_free(tot_list *l)
  */
 static int write_metrics(FILE *f, const char *cmd, tf_app *app, const tf_cli_mrun *m)
 {
-    tot_list l = {NULL, 0, 0};
-    int ex = tf_cli_listed(cmd, app, tf_calls_totals(app, tot_add, &l), l.oom);
+    tf_cli_totals l = {NULL, 0, 0};
+    int ex = tf_cli_listed(cmd, app, tf_calls_totals(app, tf_cli_totals_add, &l), l.oom);
     if (ex) {
-        tot_free(&l);
+        tf_cli_totals_free(&l);
         return ex;
     }
     char b[64];
@@ -253,14 +239,6 @@ static int write_metrics(FILE *f, const char *cmd, tf_app *app, const tf_cli_mru
         for (int k = 0; k < 4; k++)
             sample(f, "tickflow_calls", t->work, "status", statuses[k], count(b, by[k]));
     }
-    family(f, "tickflow_calls_failed_final", "gauge",
-           "Failed calls with no retry due: they stay failed until tickflow retry.");
-    for (size_t i = 0; i < l.n; i++)
-        sample(f, "tickflow_calls_failed_final", l.v[i].work, NULL, NULL, count(b, l.v[i].failed_final));
-    family(f, "tickflow_calls_lease_expired", "gauge",
-           "Running calls whose lease ended: their runner died or stopped renewing.");
-    for (size_t i = 0; i < l.n; i++)
-        sample(f, "tickflow_calls_lease_expired", l.v[i].work, NULL, NULL, count(b, l.v[i].lease_ended));
     family(f, "tickflow_executions_total", "counter",
            "Executions recorded in the database, by outcome (clear and gc remove some).");
     for (size_t i = 0; i < l.n; i++) {
@@ -269,28 +247,24 @@ static int write_metrics(FILE *f, const char *cmd, tf_app *app, const tf_cli_mru
         sample(f, "tickflow_executions_total", t->work, "outcome", "failed", count(b, t->runs_failed));
         sample(f, "tickflow_executions_total", t->work, "outcome", "interrupted", count(b, t->runs_interrupted));
     }
-    family(f, "tickflow_executions_running", "gauge", "Executions running now.");
-    for (size_t i = 0; i < l.n; i++)
-        sample(f, "tickflow_executions_running", l.v[i].work, NULL, NULL, count(b, l.v[i].runs_running));
-    family(f, "tickflow_last_success_timestamp_seconds", "gauge",
-           "End of the latest succeeded execution (works that never succeeded have no sample).");
-    for (size_t i = 0; i < l.n; i++)
-        if (l.v[i].last_success >= 0)
-            sample(f, "tickflow_last_success_timestamp_seconds", l.v[i].work, NULL, NULL,
-                   num(b, l.v[i].last_success, 3));
-    family(f, "tickflow_last_execution_timestamp_seconds", "gauge",
-           "End of the latest finished execution.");
-    for (size_t i = 0; i < l.n; i++)
-        if (l.v[i].last_end >= 0)
-            sample(f, "tickflow_last_execution_timestamp_seconds", l.v[i].work, NULL, NULL,
-                   num(b, l.v[i].last_end, 3));
-    family(f, "tickflow_last_execution_duration_seconds", "gauge",
-           "Duration of the latest finished execution.");
-    for (size_t i = 0; i < l.n; i++)
-        if (l.v[i].last_duration >= 0)
-            sample(f, "tickflow_last_execution_duration_seconds", l.v[i].work, NULL, NULL,
-                   num(b, l.v[i].last_duration, 6));
-    tot_free(&l);
+    for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++) {
+        const plain_family *p = &plain[k];
+        family(f, p->name, "gauge", p->help);
+        for (size_t i = 0; i < l.n; i++) {
+            const char *at = (const char *)&l.v[i] + p->offset;
+            if (p->decimals < 0) {
+                int64_t v;
+                memcpy(&v, at, sizeof v);
+                sample(f, p->name, l.v[i].work, NULL, NULL, count(b, v));
+            } else {
+                double v;
+                memcpy(&v, at, sizeof v);
+                if (v >= 0) /* -1: never happened, no sample */
+                    sample(f, p->name, l.v[i].work, NULL, NULL, num(b, v, p->decimals));
+            }
+        }
+    }
+    tf_cli_totals_free(&l);
     if (!m)
         return 0;
     family(f, "tickflow_last_run_cache_hits", "gauge",

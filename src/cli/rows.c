@@ -1,7 +1,7 @@
 /*
  * rows.c - listed calls as the inspection commands hold and print them:
  * owned copies of the rows a tf_calls_* callback lends (the library's
- * strings live only during the callback), their JSON objects (built with
+ * strings live only during the callback: calls, attempts, work totals), their JSON objects (built with
  * cJSON) and the aligned human table of ls, clear --dry-run and gc --dry-run.
  */
 #include <stdint.h>
@@ -147,6 +147,39 @@ int tf_cli_hist_add(const tf_history_row *r, void *user)
     }
     h->v[h->n++] = c;
     return 0;
+}
+
+/* ---- totals per work, owned ------------------------------------------------------ */
+
+int tf_cli_totals_add(const tf_work_totals *t, void *user)
+{
+    tf_cli_totals *l = user;
+    tf_work_totals *v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (!v) {
+        l->oom = 1;
+        return 1;
+    }
+    l->v = v;
+    v[l->n] = *t;
+    v[l->n].work = strdup(t->work);
+    v[l->n].last_status = t->last_status ? strdup(t->last_status) : NULL;
+    if (!v[l->n].work || (t->last_status && !v[l->n].last_status)) {
+        free((void *)(uintptr_t)v[l->n].work);
+        free((void *)(uintptr_t)v[l->n].last_status);
+        l->oom = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+void tf_cli_totals_free(tf_cli_totals *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free((void *)(uintptr_t)l->v[i].work);
+        free((void *)(uintptr_t)l->v[i].last_status);
+    }
+    free(l->v);
 }
 
 /* ---- JSON ------------------------------------------------------------------ */
