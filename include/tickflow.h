@@ -528,6 +528,13 @@ typedef struct tf_execution_row {
 } tf_execution_row;
 typedef int (*tf_execution_fn)(const tf_execution_row *row, void *user);  /* non-zero stops */
 
+/*
+ * The stored output of attempt `attempt` of the call (work, key): on TF_OK
+ * *output is a malloc'd copy the caller frees, or NULL when that attempt
+ * left no output (or there is no such call or attempt).
+ */
+int tf_calls_output(tf_app *app, const char *work, const char *key, int attempt, char **output);
+
 /* Every execution that started at or after since (ISO-8601 UTC text as stored), oldest first. */
 int tf_calls_executions(tf_app *app, const char *since, tf_execution_fn fn, void *user);
 

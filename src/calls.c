@@ -10,6 +10,9 @@
  * for our own commits, so the next tick would otherwise still answer a
  * cleared call from memory instead of running it again.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "app.h"
 
 /* Copy the store's message for rc (if any) onto the app and return rc. */
@@ -157,4 +160,48 @@ int tf_calls_executions(tf_app *app, const char *since, tf_execution_fn fn, void
     if (rc != TF_OK)
         return rc;
     return relay(app, tf_store_executions(app->store, since ? since : "", fn, user));
+}
+
+/* tf_calls_output: the call's id, then the attempt's output. */
+typedef struct out_find {
+    int64_t call_id;        /* the call, or 0 */
+    int attempt;            /* the attempt wanted */
+    char *output;           /* a copy of its output, or NULL */
+    int oom;                /* the copy failed */
+} out_find;
+
+static int out_call(const tf_call_row *r, void *user)
+{
+    ((out_find *)user)->call_id = r->id;
+    return 1;
+}
+
+static int out_attempt(const tf_history_row *h, void *user)
+{
+    out_find *o = user;
+    if (h->attempt != o->attempt || !h->output || !*h->output || o->output)
+        return 0;
+    o->output = strdup(h->output);
+    o->oom = !o->output;
+    return 0;
+}
+
+int tf_calls_output(tf_app *app, const char *work, const char *key, int attempt, char **output)
+{
+    *output = NULL;
+    if (!work || !key || !*key || attempt <= 0)
+        return TF_OK;
+    out_find o = {0, attempt, NULL, 0};
+    tf_filter f = {.work = work, .args_sha256 = key, .limit = 1};
+    int rc = tf_calls_list(app, &f, out_call, &o);
+    if (rc == TF_OK && o.call_id)
+        rc = tf_calls_history(app, o.call_id, out_attempt, &o);
+    if (rc == TF_OK && o.oom)
+        rc = tf_app_fail(app, TF_ENOMEM, "out of memory");
+    if (rc != TF_OK) {
+        free(o.output);
+        return rc;
+    }
+    *output = o.output;
+    return TF_OK;
 }

@@ -1211,27 +1211,6 @@ static int env_add(char **v, size_t *n, const char *name, const char *value)
     return 0;
 }
 
-/* Finding the stored output of one attempt: the call's id, then its history. */
-typedef struct out_find {
-    int64_t call_id;        /* the call, or 0 */
-    int attempt;            /* the attempt wanted */
-    char *output;           /* a copy of its output, or NULL */
-} out_find;
-
-static int out_call(const tf_call_row *r, void *user)
-{
-    ((out_find *)user)->call_id = r->id;
-    return 1;
-}
-
-static int out_attempt(const tf_history_row *h, void *user)
-{
-    out_find *o = user;
-    if (h->attempt == o->attempt && h->output && *h->output && !o->output)
-        o->output = strdup(h->output);
-    return 0;
-}
-
 /*
  * The stored output of ev's execution in a new file (0600, O_EXCL) under
  * $TMPDIR or /tmp, for the hook's TICKFLOW_LOG: its path into path (the
@@ -1240,21 +1219,17 @@ static int out_attempt(const tf_history_row *h, void *user)
 static void output_file(tf_app *app, const tf_event *ev, char path[4096])
 {
     path[0] = '\0';
-    out_find o = {0, ev->attempt, NULL};
-    tf_filter f = {.work = ev->work, .args_sha256 = ev->key, .limit = 1};
-    if (!ev->key || !*ev->key || ev->attempt <= 0 || tf_calls_list(app, &f, out_call, &o) != TF_OK ||
-        !o.call_id || tf_calls_history(app, o.call_id, out_attempt, &o) != TF_OK || !o.output) {
-        free(o.output);
+    char *output = NULL;
+    if (tf_calls_output(app, ev->work, ev->key, ev->attempt, &output) != TF_OK || !output)
         return;
-    }
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
         dir = "/tmp";
     int n = snprintf(path, 4096, "%s/tickflow-output-XXXXXX", dir);
     int fd = n > 0 && n < 4096 ? mkstemp(path) : -1;
-    size_t len = strlen(o.output), off = 0;
+    size_t len = strlen(output), off = 0;
     while (fd >= 0 && off < len) {
-        ssize_t w = write(fd, o.output + off, len - off);
+        ssize_t w = write(fd, output + off, len - off);
         if (w <= 0)
             break;
         off += (size_t)w;
@@ -1265,7 +1240,7 @@ static void output_file(tf_app *app, const tf_event *ev, char path[4096])
     }
     if (fd < 0)
         path[0] = '\0'; /* no file: the hook still runs, TICKFLOW_LOG empty */
-    free(o.output);
+    free(output);
 }
 
 /*

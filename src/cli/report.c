@@ -180,41 +180,21 @@ static int stats_add(const tf_stats_row *r, void *user)
 
 /* ---- the output of failures ---------------------------------------------------- */
 
-/* Looking up one attempt's output: the call, then its history. */
-typedef struct outq {
-    int64_t call_id;        /* found call, or 0 */
-    int attempt;            /* the attempt wanted */
-    char *text;             /* the end of its output (malloc'd), or NULL */
-    int oom;                /* out of memory */
-} outq;
-
-static int out_call(const tf_call_row *r, void *user)
+/* The end of text: its last REPORT_OUTPUT_TAIL bytes, from a line start where possible (malloc'd). */
+static char *tail_of(const char *text)
 {
-    ((outq *)user)->call_id = r->id;
-    return 1;
-}
-
-static int out_attempt(const tf_history_row *h, void *user)
-{
-    outq *o = user;
-    if (h->attempt != o->attempt || !h->output || !*h->output)
-        return 0;
-    size_t n = strlen(h->output), from = 0;
-    while (n > 0 && (h->output[n - 1] == '\n' || h->output[n - 1] == '\r'))
+    size_t n = strlen(text), from = 0;
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         n--;
     if (n > REPORT_OUTPUT_TAIL) {
         from = n - REPORT_OUTPUT_TAIL;
-        const char *nl = memchr(h->output + from, '\n', n - from);
-        if (nl && (size_t)(nl - h->output) + 1 < n)
-            from = (size_t)(nl - h->output) + 1;
-        while (from < n && ((unsigned char)h->output[from] & 0xC0) == 0x80)
+        const char *nl = memchr(text + from, '\n', n - from);
+        if (nl && (size_t)(nl - text) + 1 < n)
+            from = (size_t)(nl - text) + 1;
+        while (from < n && ((unsigned char)text[from] & 0xC0) == 0x80)
             from++; /* never start inside a UTF-8 sequence */
     }
-    free(o->text);
-    o->text = strndup(h->output + from, n - from);
-    if (!o->text)
-        o->oom = 1;
-    return 0;
+    return strndup(text + from, n - from);
 }
 
 /* Fill the output of the newest REPORT_OUTPUTS_MAX failures of x. 0, or the exit code. */
@@ -226,16 +206,15 @@ static int failure_outputs(tf_app *app, xlist *x)
         if (strcmp(e->status, "failed"))
             continue;
         left--;
-        outq o = {0, e->attempt, NULL, 0};
-        tf_filter f = {.work = e->work, .args_sha256 = e->key, .limit = 1};
-        int ex = tf_cli_listed("report", app, tf_calls_list(app, &f, out_call, &o), 0);
-        if (!ex && o.call_id)
-            ex = tf_cli_listed("report", app, tf_calls_history(app, o.call_id, out_attempt, &o), o.oom);
-        if (ex) {
-            free(o.text);
-            return ex;
-        }
-        e->output = o.text;
+        char *all = NULL;
+        int rc = tf_calls_output(app, e->work, e->key, e->attempt, &all);
+        if (rc != TF_OK)
+            return tf_cli_lib_fail("report", app, rc);
+        e->output = all ? tail_of(all) : NULL;
+        int oom = all && !e->output;
+        free(all);
+        if (oom)
+            return tf_cli_listed("report", app, TF_OK, 1);
     }
     return 0;
 }
