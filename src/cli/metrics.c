@@ -49,6 +49,7 @@ struct tf_cli_mrun {
     size_t nworks;          /* count */
     mpipe *pipes;           /* the pipelines */
     size_t npipes;          /* count */
+    size_t last;            /* index of the work of the previous event (a fan-out repeats it) */
     char last_err[512];     /* the last write failure printed */
 };
 
@@ -129,9 +130,13 @@ void tf_cli_mrun_event(tf_cli_mrun *m, const tf_event *ev)
     if (!m)
         return;
     mwork *w = NULL;
+    if (m->last < m->nworks && !strcmp(m->works[m->last].name, ev->work))
+        w = &m->works[m->last];
     for (size_t i = 0; i < m->nworks && !w; i++)
-        if (!strcmp(m->works[i].name, ev->work))
+        if (!strcmp(m->works[i].name, ev->work)) {
             w = &m->works[i];
+            m->last = i;
+        }
     if (!w)
         return;
     if (!strcmp(ev->what, "cached")) {
