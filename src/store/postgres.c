@@ -869,6 +869,31 @@ static int migrate(tf_store *s)
     return rc;
 }
 
+/*
+ * tf_store_open_readonly (a dry run): the session is made read-only on the
+ * server (any write is refused there), and the schema must be current
+ * already: nothing is created or migrated.
+ */
+static int check_readonly(tf_store *s)
+{
+    int rc = run_text(s, "SET default_transaction_read_only = on", "make the session read-only",
+                      NULL);
+    int v = 0, foreign = 0;
+    if (rc == TF_OK)
+        rc = read_version(s, &v, &foreign);
+    if (rc != TF_OK)
+        return rc;
+    if (v > tf_schema_postgres_count)
+        return refuse_newer(s, v);
+    if (v < tf_schema_postgres_count) {
+        tf_store_set_err(s, "database '%s' has %s, which a read-only open (a dry run) does not"
+                         " create: run once without --dry-run", s->path,
+                         v < 0 ? "no tickflow schema yet" : "an older tickflow schema");
+        return TF_ESCHEMA;
+    }
+    return TF_OK;
+}
+
 static int pq_open(tf_store *s)
 {
     char *shown = tf_db_redact(s->target);
@@ -906,7 +931,7 @@ static int pq_open(tf_store *s)
     }
     int rc = session_setup(s);
     if (rc == TF_OK)
-        rc = migrate(s);
+        rc = s->readonly ? check_readonly(s) : migrate(s);
     return rc;
 }
 

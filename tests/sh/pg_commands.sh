@@ -45,7 +45,15 @@ TICKFLOW_DB=$U "$TF" run --once --json --verbose --now 2026-11-24 p.json > json.
 grep -q '"cached"' json.out || { cat json.out; fail "--json --verbose: no cached decision"; }
 "$TF" run --backfill 2026-11-20..2026-11-21 --max-parallel 2 --db "$U" p.json > bf.out 2>&1
 [ "$(grep -c '^fetch' runs.txt)" = 9 ] || { cat runs.txt bf.out; fail "--backfill: 3 fetches per new day"; }
-echo "ok - run --db, \$TICKFLOW_DB, --dry-run, --json --verbose, --backfill --max-parallel"
+# a dry run is read-only on the server: on a database with no schema it creates nothing
+pg_dropdb "${DB}_dry"
+U3=$(pg_newdb "${DB}_dry") || fail "cannot create a database"
+"$TF" run --once --dry-run --db "$U3" p.json > dry2.out 2>&1; rc=$?
+[ "$rc" = 4 ] || { cat dry2.out; fail "--dry-run on an empty database: exit $rc, want 4"; }
+[ "$(pg_q "$U3" "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")" = 0 ] \
+    || fail "--dry-run created tables"
+pg_dropdb "${DB}_dry"
+echo "ok - run --db, \$TICKFLOW_DB, --dry-run (read-only), --json --verbose, --backfill --max-parallel"
 
 # ls, show, logs, status, stats
 "$TF" ls --db "$U" > ls.out 2>&1 || { cat ls.out; fail "ls"; }
