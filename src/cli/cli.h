@@ -247,6 +247,9 @@ int tf_cli_wider(int w, const char *s);
 /* "host:pid", or "?:pid", or "-" when unknown; cut with "..." past 299 bytes. */
 void tf_cli_runner_text(const char *host, long pid, char out[300]);
 
+/* How an attempt ended, for a table: "signal 9", "3", or "-". */
+void tf_cli_exit_text(int exit_code, int term_signal, char out[32]);
+
 /* Seconds rounded to the microsecond (stored durations carry float noise). */
 double tf_cli_micro(double sec);
 

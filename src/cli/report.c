@@ -530,12 +530,7 @@ static void write_page(FILE *f, const char *db, double now, int days, const wlis
                 continue;
             char t0[64], ex[32];
             local_text(e->start, LT_SECOND, t0);
-            if (e->term_signal > 0)
-                snprintf(ex, sizeof ex, "signal %d", e->term_signal);
-            else if (e->exit_code >= 0)
-                snprintf(ex, sizeof ex, "%d", e->exit_code);
-            else
-                snprintf(ex, sizeof ex, "-");
+            tf_cli_exit_text(e->exit_code, e->term_signal, ex);
             fprintf(f, "<tr><td>%s</td><td>", t0);
             esc(f, e->work);
             fprintf(f, "</td><td><code>%.12s</code></td><td class=\"n\">%d</td><td>%s</td><td>",

@@ -330,6 +330,16 @@ void tf_cli_runner_text(const char *host, long pid, char out[300])
         memcpy(out + 296, "...", 4);
 }
 
+void tf_cli_exit_text(int exit_code, int term_signal, char out[32])
+{
+    if (term_signal > 0)
+        snprintf(out, 32, "signal %d", term_signal);
+    else if (exit_code >= 0)
+        snprintf(out, 32, "%d", exit_code);
+    else
+        snprintf(out, 32, "-");
+}
+
 /* Copy s into out (TF_CLI_ARGS_WIDTH bytes at most, cut on a UTF-8 boundary, "..." when cut). */
 static void clip(const char *s, char out[TF_CLI_ARGS_WIDTH + 4])
 {

@@ -92,12 +92,7 @@ static void print_call(const tf_call_row *r, const tf_cli_hist *h)
     for (size_t i = 0; i < h->n; i++) {
         const tf_history_row *a = &h->v[i];
         char exit_text[32];
-        if (a->term_signal > 0)
-            snprintf(exit_text, sizeof exit_text, "signal %d", a->term_signal);
-        else if (a->exit_code >= 0)
-            snprintf(exit_text, sizeof exit_text, "%d", a->exit_code);
-        else
-            snprintf(exit_text, sizeof exit_text, "-");
+        tf_cli_exit_text(a->exit_code, a->term_signal, exit_text);
         tf_cli_fmt_duration(a->duration, 1, dur);
         printf("  %7d  %-*s  %-24s  %9s  %-*s  %-10s  %s\n", a->attempt, sw, tf_cli_or_dash(a->status),
                tf_cli_or_dash(a->started_at), dur, rw, runners[i], exit_text, tf_cli_or_dash(a->error));
