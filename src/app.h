@@ -96,15 +96,14 @@ typedef struct tf_running {
 
 /* One entry of the memo: a call known to have succeeded. */
 typedef struct tf_memo_entry {
-    uint64_t hash;          /* mix of work index and key; 0 = empty slot */
+    unsigned char key[32];  /* args_sha256 as its 32-byte digest */
+    char *result_json;      /* stored result text, owned; NULL marks an empty slot */
+    cJSON *result;          /* parsed lazily, owned */
     uint32_t work;          /* work index */
     uint32_t expires;       /* cache-clock second it stops answering (max_age, rounded up), 0: never */
     uint32_t hit_epoch;     /* the evaluation its last hit was counted in (app->hit_epoch) */
     float duration;         /* seconds of the execution that produced it (time saved per hit) */
-    char key[64];           /* args_sha256 hex (no NUL) */
-    char *result_json;      /* stored result text, owned */
-    cJSON *result;          /* parsed lazily, owned */
-} tf_memo_entry;            /* 104 bytes: what a hit reads and writes sits in the first 24 */
+} tf_memo_entry;            /* 64 bytes, slots 64-aligned: a probe that hits reads one cache line */
 
 typedef struct tf_memo {
     tf_memo_entry *slots;   /* open addressing, linear probing */
@@ -198,8 +197,9 @@ void tf_app_report(tf_app *app, const tf_event *ev);
  */
 int tf_app_add_tap(tf_app *app, tf_event_fn fn, void *user);
 
-/* memo.c */
+/* memo.c: keys are args_sha256, as 64 hex digits (tf_memo_get) or the digest (tf_memo_find) */
 const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key);
+const tf_memo_entry *tf_memo_find(const tf_memo *m, uint32_t work, const unsigned char key[32]);
 int tf_memo_put(tf_memo *m, uint32_t work, const char *key, const char *result_json);
 /*
  * Insert or replace (work, key) with result_json, the duration of its

@@ -47,10 +47,10 @@ void tf_hasher_free(tf_hasher *h)
         h->ready = 0;
 }
 
-/* SHA-256 of data into hex; TF_EIO if libcrypto reports a failure. */
-static int sha256_hex(const void *data, size_t len, char hex[65])
+/* SHA-256 of data into d and hex; TF_EIO if libcrypto reports a failure. */
+static int sha256_key(const void *data, size_t len, unsigned char d[SHA256_DIGEST_LENGTH],
+                      char hex[65])
 {
-    unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256_CTX ctx;
     hex[0] = '\0';
     if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, data, len) != 1
@@ -60,18 +60,26 @@ static int sha256_hex(const void *data, size_t len, char hex[65])
     return TF_OK;
 }
 
-int tf_hasher_hex(tf_hasher *h, const void *data, size_t len, char hex[65])
+int tf_hasher_key(tf_hasher *h, const void *data, size_t len, unsigned char digest[32],
+                  char hex[65])
 {
     if (!h || !h->ready) {
         hex[0] = '\0';
         return TF_EIO;
     }
-    return sha256_hex(data, len, hex);
+    return sha256_key(data, len, digest, hex);
+}
+
+int tf_hasher_hex(tf_hasher *h, const void *data, size_t len, char hex[65])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    return tf_hasher_key(h, data, len, d, hex);
 }
 
 int tf_sha256_hex(const void *data, size_t len, char hex[65])
 {
-    return sha256_hex(data, len, hex);
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    return sha256_key(data, len, d, hex);
 }
 
 int tf_sha256_fd(int fd, char hex[65], int64_t *size)

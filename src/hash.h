@@ -29,6 +29,10 @@ void tf_hasher_free(tf_hasher *h);
  */
 int tf_hasher_hex(tf_hasher *h, const void *data, size_t len, char hex[65]);
 
+/* tf_hasher_hex that also gives the 32-byte digest (the memo's key form). */
+int tf_hasher_key(tf_hasher *h, const void *data, size_t len, unsigned char digest[32],
+                  char hex[65]);
+
 /*
  * SHA-256 of everything read from fd (to end of file) into hex, the byte
  * count into *size. TF_OK, or TF_EIO with errno set by the failing read.

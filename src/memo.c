@@ -5,8 +5,9 @@
  * It is only a copy: the store stays the truth. loop.c empties the memo
  * whenever PRAGMA data_version says another connection wrote (a clear, a
  * retry, another scheduler), so a `tickflow clear` takes effect on the next
- * tick. Entries are keyed by (work index, args_sha256); the key is SHA-256,
- * so its first 16 hex digits are already a well-spread hash. An entry of a
+ * tick. Entries are keyed by (work index, args_sha256 digest); the key is
+ * SHA-256, so 8 of its bytes are already a well-spread hash, and an entry
+ * is one cache line. An entry of a
  * work with max_age carries its expiry (cache clock): work.c treats an
  * expired entry as a miss, at the cost of one compare on the hit path.
  */
@@ -24,38 +25,60 @@
  * The result of most command works: one shared text and one shared parsed
  * node instead of a copy and a tree per entry (never freed, never changed).
  */
+_Static_assert(sizeof(tf_memo_entry) == 64, "a memo entry is one cache line");
+
 static char null_text[] = "null";
 static cJSON null_node = {.type = cJSON_NULL};
 
-static uint64_t hex16(const char *key)
+/* 0x10 | the value of each hex digit (either case); 0 for every other byte. */
+#define HX(c, v) [c] = 0x10 | (v)
+static const unsigned char hexval[256] = {
+    HX('0', 0), HX('1', 1), HX('2', 2), HX('3', 3), HX('4', 4), HX('5', 5), HX('6', 6),
+    HX('7', 7), HX('8', 8), HX('9', 9), HX('a', 10), HX('b', 11), HX('c', 12), HX('d', 13),
+    HX('e', 14), HX('f', 15), HX('A', 10), HX('B', 11), HX('C', 12), HX('D', 13), HX('E', 14),
+    HX('F', 15),
+};
+#undef HX
+
+/* The digest of a 64-hex-digit key (either case); -1 if it is not one. */
+static int unhex32(const char *hex, unsigned char d[32])
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = key[i];
-        v = (v << 4) | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    const unsigned char *h = (const unsigned char *)hex;
+    for (int i = 0; i < 32; i++) {
+        unsigned hi = hexval[h[2 * i]], lo = hi ? hexval[h[2 * i + 1]] : 0;
+        if (!lo) /* never reads past the NUL of a short key */
+            return -1;
+        d[i] = (unsigned char)((hi & 15) << 4 | (lo & 15));
     }
-    return v;
+    return 0;
 }
 
-static uint64_t slot_hash(uint32_t work, const char *key)
+/* Where (work, key) starts probing: the key is SHA-256, so 8 of its bytes are well spread. */
+static size_t slot_of(uint32_t work, const unsigned char key[32], size_t mask)
 {
-    uint64_t h = hex16(key) ^ ((uint64_t)work * 0x9E3779B97F4A7C15ull);
-    return h ? h : 1; /* 0 marks an empty slot */
+    uint64_t h;
+    memcpy(&h, key, sizeof h);
+    return (size_t)(h ^ ((uint64_t)work * 0x9E3779B97F4A7C15ull)) & mask;
+}
+
+const tf_memo_entry *tf_memo_find(const tf_memo *m, uint32_t work, const unsigned char key[32])
+{
+    if (!m->cap)
+        return NULL;
+    size_t mask = m->cap - 1;
+    for (size_t i = slot_of(work, key, mask);; i = (i + 1) & mask) {
+        const tf_memo_entry *e = &m->slots[i];
+        if (!e->result_json)
+            return NULL;
+        if (e->work == work && !memcmp(e->key, key, 32))
+            return e;
+    }
 }
 
 const tf_memo_entry *tf_memo_get(const tf_memo *m, uint32_t work, const char *key)
 {
-    if (!m->cap)
-        return NULL;
-    uint64_t h = slot_hash(work, key);
-    size_t mask = m->cap - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        const tf_memo_entry *e = &m->slots[i];
-        if (!e->hash)
-            return NULL;
-        if (e->hash == h && e->work == work && !memcmp(e->key, key, 64))
-            return e;
-    }
+    unsigned char d[32];
+    return unhex32(key, d) == 0 ? tf_memo_find(m, work, d) : NULL;
 }
 
 /*
@@ -68,14 +91,14 @@ static tf_memo_entry *alloc_slots(size_t cap)
 {
     size_t bytes = cap * sizeof(tf_memo_entry);
     /* from half a huge page: one 2 MiB fault beats 256+ small ones (-1 ms at 10,000 calls) */
-    if (bytes < HUGE_PAGE / 2)
-        return calloc(cap, sizeof(tf_memo_entry));
+    size_t align = bytes < HUGE_PAGE / 2 ? 64 : HUGE_PAGE;
     void *p = NULL;
-    bytes = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+    bytes = (bytes + align - 1) & ~(align - 1);
+    if (posix_memalign(&p, align, bytes) != 0)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure only costs speed */
+    if (align == HUGE_PAGE)
+        madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure only costs speed */
 #endif
     memset(p, 0, bytes);
     return p;
@@ -89,10 +112,10 @@ static int rehash(tf_memo *m, size_t cap)
         return -1;
     for (size_t i = 0; i < m->cap; i++) {
         tf_memo_entry *e = &m->slots[i];
-        if (!e->hash)
+        if (!e->result_json)
             continue;
-        size_t j = (size_t)e->hash & (cap - 1);
-        while (slots[j].hash)
+        size_t j = slot_of(e->work, e->key, cap - 1);
+        while (slots[j].result_json)
             j = (j + 1) & (cap - 1);
         slots[j] = *e;
     }
@@ -140,15 +163,17 @@ int tf_memo_reserve(tf_memo *m, size_t n)
 static int memo_store(tf_memo *m, uint32_t work, const char *key, const char *result_json,
                       double duration, double expires, int replace, cJSON **old)
 {
+    unsigned char d[32];
     if (old)
         *old = NULL;
+    if (unhex32(key, d) != 0)
+        return 0; /* not a key the memo can hold: the store answers it */
     if ((m->used + 1) * 4 > m->cap * 3 && grow(m) != 0)
         return -1;
-    uint64_t h = slot_hash(work, key);
-    size_t mask = m->cap - 1, i = (size_t)h & mask;
+    size_t mask = m->cap - 1, i = slot_of(work, d, mask);
     int found = 0;
-    for (; m->slots[i].hash; i = (i + 1) & mask) /* one probe finds it or its free slot */
-        if (m->slots[i].hash == h && m->slots[i].work == work && !memcmp(m->slots[i].key, key, 64)) {
+    for (; m->slots[i].result_json; i = (i + 1) & mask) /* one probe finds it or its free slot */
+        if (m->slots[i].work == work && !memcmp(m->slots[i].key, d, 32)) {
             if (!replace)
                 return 0;
             found = 1;
@@ -170,9 +195,8 @@ static int memo_store(tf_memo *m, uint32_t work, const char *key, const char *re
     } else {
         m->used++;
     }
-    e->hash = h;
     e->work = work;
-    memcpy(e->key, key, 64);
+    memcpy(e->key, d, 32);
     e->result_json = copy;
     e->result = NULL;
     e->duration = (float)duration;
@@ -209,7 +233,7 @@ const cJSON *tf_memo_result(tf_memo_entry *e)
 void tf_memo_clear(tf_memo *m)
 {
     for (size_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].hash) {
+        if (m->slots[i].result_json) {
             if (m->slots[i].result_json != null_text)
                 free(m->slots[i].result_json);
             cJSON_Delete(m->slots[i].result);

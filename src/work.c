@@ -990,17 +990,18 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "work '%s': bad arguments: %s", w->name,
                            rc == TF_EINPUT ? jerr.msg : "out of memory");
-    rc = tf_hasher_hex(&app->hasher, app->canon.data, app->canon.len, out->key);
+    unsigned char digest[32];
+    rc = tf_hasher_key(&app->hasher, app->canon.data, app->canon.len, digest, out->key);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "cannot hash the arguments of '%s'", w->name);
 
     if (w->opts.cache_calls) {
-        const tf_memo_entry *e = tf_memo_get(&app->memo, w->index, out->key);
+        const tf_memo_entry *e = tf_memo_find(&app->memo, w->index, digest);
         if (!e && !w->preloaded && preload_due(app, w)) {
             rc = memo_preload(app, w);
             if (rc != TF_OK)
                 return rc;
-            e = tf_memo_get(&app->memo, w->index, out->key);
+            e = tf_memo_find(&app->memo, w->index, digest);
         }
         /* past max_age (one compare; 0 = never): the store decides, and runs it again */
         if (e && e->expires != 0 && app->tick_cache_now >= (double)e->expires)
