@@ -72,6 +72,9 @@ typedef struct tf_flow {
 } tf_flow;
 
 /* One execution this process started and has not finished yet. */
+/* tf_running.slot of an execution that is not in app->running. */
+#define TF_UNLISTED ((size_t)-1)
+
 typedef struct tf_running {
     tf_exec *exec;          /* the child */
     pid_t pgid;             /* its process group (registered with the reaper) */
@@ -86,6 +89,7 @@ typedef struct tf_running {
     double last_renew;      /* steady clock at the last lease renewal */
     long long exec_start;   /* start time of the execution's leader (/proc/PID/stat), or 0 */
     int done;               /* finished and recorded; its outcome is below */
+    size_t slot;            /* its index in app->running, or TF_UNLISTED (a sequential call) */
     tf_call_status status;  /* when done: SUCCEEDED or FAILED */
     char *error;            /* when done and failed: reason, owned */
     double duration;        /* when done: seconds */
@@ -136,7 +140,7 @@ struct tf_app {
     volatile sig_atomic_t stop; /* set by tf_app_stop */
     int wake[2];            /* self-pipe: tf_app_stop writes, the loop polls */
     tf_reaper reaper;       /* kills our executions' process groups if we die */
-    tf_running **running;   /* parallel executions of this process */
+    tf_running **running;   /* parallel executions of this process: [0, nlive) live, then done */
     size_t nrunning;        /* count */
     size_t caprunning;      /* allocated */
     size_t nlive;           /* of those, not done yet (what --max-parallel counts) */

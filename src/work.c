@@ -152,24 +152,49 @@ static void running_free(tf_app *app, tf_running *r)
     free(r);
 }
 
-/* Take app->running[i] out (the last entry moves into i) and free it. */
-static void remove_running_at(tf_app *app, size_t i)
+/*
+ * app->running keeps the live executions in [0, nlive) and the done ones
+ * after them, each knowing its slot: stepping and polling walk the live
+ * ones only, and ending or forgetting one is O(1), however many finished
+ * executions wait for their tf_run to report them.
+ */
+static void running_put(tf_app *app, size_t i, tf_running *r)
 {
-    tf_running *r = app->running[i];
-    app->running[i] = app->running[--app->nrunning];
-    rindex_del(app, r);
-    if (!r->done && app->nlive)
-        app->nlive--;
-    running_free(app, r);
+    app->running[i] = r;
+    r->slot = i;
 }
 
+/* List r as live (room was made by running_reserve). */
+static void running_add_live(tf_app *app, tf_running *r)
+{
+    if (app->nlive < app->nrunning) /* the first done one moves to the end */
+        running_put(app, app->nrunning, app->running[app->nlive]);
+    running_put(app, app->nlive, r);
+    app->nrunning++;
+    app->nlive++;
+    rindex_add(app, r);
+}
+
+/* r ended: mark it done, and move it from the live part to the done part. */
+static void running_mark_done(tf_app *app, tf_running *r)
+{
+    r->done = 1;
+    if (r->slot == TF_UNLISTED || r->slot >= app->nlive)
+        return;
+    size_t last = --app->nlive;
+    tf_running *other = app->running[last];
+    running_put(app, r->slot, other);
+    running_put(app, last, r);
+}
+
+/* Take r out of app->running and free it. */
 static void remove_running(tf_app *app, tf_running *r)
 {
-    for (size_t i = 0; i < app->nrunning; i++) {
-        if (app->running[i] == r) {
-            remove_running_at(app, i);
-            return;
-        }
+    if (r->slot != TF_UNLISTED) {
+        running_mark_done(app, r); /* now in the done part */
+        size_t last = --app->nrunning;
+        running_put(app, r->slot, app->running[last]);
+        rindex_del(app, r);
     }
     running_free(app, r);
 }
@@ -281,13 +306,11 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         .output_truncated = res ? res->output_truncated : 0, .output_captured = !w->fn && res,
         .work = w->name, .key = r->key,
     };
-    r->done = 1;
+    running_mark_done(app, r);
     /* the group died before its leader was reaped (exec.c): its id may name another group now */
     if (r->pgid > 0)
         tf_reaper_forget(&app->reaper, r->pgid);
     r->pgid = 0;
-    if (app->nlive)
-        app->nlive--;
     r->duration = f.duration;
     /* Committed with the next write (group commit, store.h); a fence lost by
        then is noted on the attempt and empties the memo at the next tick. */
@@ -325,31 +348,26 @@ static int outcome_kept_elsewhere(const tf_running *r)
     return r->done && r->status == TF_CALL_SUCCEEDED && r->work->opts.cache_calls;
 }
 
-/* Step every parallel execution; finished ones are recorded. */
+/* Step every live parallel execution; finished ones are recorded. */
 int tf_running_step_all(tf_app *app, int *finished)
 {
     double now = tf_app_steady();
     int rc = TF_OK;
-    for (size_t i = 0; i < app->nrunning;) {
+    for (size_t i = 0; i < app->nlive;) {
         tf_running *r = app->running[i];
-        if (r->done) {
+        if (!tf_exec_step(r->exec, now)) {
+            renew_if_due(app, r, now);
             i++;
             continue;
         }
-        if (tf_exec_step(r->exec, now)) {
-            int frc = finish_running(app, r, 0);
-            if (frc != TF_OK)
-                rc = frc;
-            if (finished)
-                (*finished)++;
-            if (frc == TF_OK && outcome_kept_elsewhere(r)) {
-                remove_running_at(app, i); /* app->running[i] is the next one now */
-                continue;
-            }
-        } else {
-            renew_if_due(app, r, now);
-        }
-        i++;
+        /* recorded, r moves to the done part and the last live one into slot i */
+        int frc = finish_running(app, r, 0);
+        if (frc != TF_OK)
+            rc = frc;
+        if (finished)
+            (*finished)++;
+        if (frc == TF_OK && outcome_kept_elsewhere(r))
+            remove_running(app, r);
     }
     return rc;
 }
@@ -358,10 +376,8 @@ int tf_running_step_all(tf_app *app, int *finished)
 int tf_running_poll_fds(tf_app *app, struct pollfd *fds, int max, double *deadline)
 {
     int n = 0;
-    for (size_t i = 0; i < app->nrunning && n < max; i++) {
+    for (size_t i = 0; i < app->nlive && n < max; i++) {
         tf_running *r = app->running[i];
-        if (r->done)
-            continue;
         n += tf_exec_pollfds(r->exec, fds + n, max - n);
         double d = tf_exec_deadline(r->exec);
         if (d > 0 && (*deadline == 0 || d < *deadline))
@@ -463,30 +479,25 @@ static void wait_some(tf_app *app, struct pollfd *fds, int n, double timeout_s)
 void tf_running_stop_all(tf_app *app)
 {
     double now = tf_app_steady();
-    for (size_t i = 0; i < app->nrunning; i++)
-        if (!app->running[i]->done)
-            tf_exec_terminate(app->running[i]->exec, now);
-    for (;;) {
+    for (size_t i = 0; i < app->nlive; i++)
+        tf_exec_terminate(app->running[i]->exec, now);
+    while (app->nlive) {
         struct pollfd fds[129];
         double deadline = 0;
         int n = tf_running_poll_fds(app, fds, 128, &deadline);
-        size_t live = 0;
         now = tf_app_steady();
-        for (size_t i = 0; i < app->nrunning; i++) {
+        for (size_t i = 0; i < app->nlive;) {
             tf_running *r = app->running[i];
-            if (r->done)
-                continue;
             if (tf_exec_step(r->exec, now))
-                finish_running(app, r, 1);
+                finish_running(app, r, 1); /* the last live one moves into slot i */
             else
-                live++;
+                i++;
         }
-        if (!live)
-            break;
-        wait_some(app, fds, n, 0.05);
+        if (app->nlive)
+            wait_some(app, fds, n, 0.05);
     }
     while (app->nrunning)
-        remove_running_at(app, app->nrunning - 1);
+        remove_running(app, app->running[app->nrunning - 1]);
 }
 
 /* ---- starting one execution ------------------------------------------------ */
@@ -525,6 +536,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     tf_running *r = calloc(1, sizeof *r);
     if (!r)
         return TF_ENOMEM;
+    r->slot = TF_UNLISTED;
     r->work = w;
     memcpy(r->key, key, 65);
     r->call_id = c->call_id;
@@ -778,9 +790,7 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
             running_free(app, r);
             return give_back(app, w, c);
         }
-        app->running[app->nrunning++] = r;
-        rindex_add(app, r);
-        app->nlive++;
+        running_add_live(app, r);
         out->status = TF_CALL_RUNNING;
         if (r->stale_json) /* the refresh runs; dependants go on with the last good result */
             (void)serve_stale(app, r->stale_json, out);
