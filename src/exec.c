@@ -53,6 +53,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "reaper.h"
 
 extern char **environ;
 
@@ -186,15 +187,17 @@ static void fmt_seconds(char *out, size_t len, double s)
 
 /*
  * Common set-up of every child: own process group, SIGKILL when the parent
- * dies (and exit if it already did), default signal dispositions and an
- * empty mask so the work sees a clean slate whatever the scheduler set.
+ * dies (and exit if it already did), the group announced to the watchdog
+ * (watch_fd, or -1), default signal dispositions and an empty mask so the
+ * work sees a clean slate whatever the scheduler set.
  */
-static void child_setup(pid_t parent)
+static void child_setup(pid_t parent, int watch_fd)
 {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
+    tf_reaper_announce(watch_fd); /* from here, the scheduler's death kills the whole group */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
@@ -299,6 +302,7 @@ typedef struct spawn_ctx {
     int out_w;              /* stdout pipe, write end */
     int fail_w;             /* exec-error pipe, write end (close-on-exec) */
     int err_w;              /* stderr pipe, write end */
+    int watch_fd;           /* the watchdog's socket (close-on-exec), or -1 */
 } spawn_ctx;
 
 /*
@@ -339,7 +343,7 @@ static int child_exec_search(const spawn_ctx *c)
 static int child_run_command(void *arg)
 {
     const spawn_ctx *c = arg;
-    child_setup(c->parent);
+    child_setup(c->parent, c->watch_fd);
     int fail_w = child_lift(c->fail_w);
     if (fail_w < 0)
         _exit(127);
@@ -496,6 +500,7 @@ static pid_t spawn_command(const tf_exec_spec *spec, char *const *envp, pid_t pa
     spawn_ctx c = {
         .parent = parent, .argv = spec->argv, .envp = envp, .cwd = spec->cwd,
         .out_w = out_w, .fail_w = fail_w, .err_w = err_w,
+        .watch_fd = spec->watchdog ? spec->watchdog->fd : -1,
     };
     c.cands = exec_candidates(spec->argv[0]);
     c.script_argv = script_argv_of(spec->argv);
@@ -611,7 +616,7 @@ int tf_exec_start(const tf_exec_spec *spec, tf_exec **out, char *err, size_t err
             goto fail;
         }
         if (pid == 0) {
-            child_setup(parent);
+            child_setup(parent, spec->watchdog ? spec->watchdog->fd : -1);
             close(p[0]);
             child_run_work(spec, p[1]);
             _exit(127); /* not reached */

@@ -33,6 +33,8 @@ typedef struct tf_exec_spec {
     double timeout;         /* seconds; 0 = none. Past it: SIGTERM to the group, SIGKILL 2 s later */
     double now;             /* the caller's step clock at start (steady seconds: timeouts, duration) */
     double wall;            /* epoch seconds at start, for the log header */
+    const struct tf_reaper *watchdog; /* the child announces its group to it before it runs
+                                         anything (tf_reaper_announce), or NULL */
 } tf_exec_spec;
 
 /* How an execution ended. Strings owned by the tf_exec. */

@@ -150,6 +150,15 @@ static int send_record(tf_reaper *r, int32_t op, pid_t pgid)
     return w == (ssize_t)sizeof rec ? 0 : -1;
 }
 
+void tf_reaper_announce(int fd)
+{
+    if (fd < 0)
+        return;
+    int32_t rec[2] = {OP_WATCH, (int32_t)getpid()}; /* the caller leads its group */
+    while (send(fd, rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR)
+        ;
+}
+
 /* The dead watchdog's remains: close our end, reap it if it has ended. */
 static void bury(tf_reaper *r)
 {

@@ -46,6 +46,17 @@ int tf_reaper_watch(tf_reaper *r, pid_t pgid);
 int tf_reaper_forget(tf_reaper *r, pid_t pgid);
 
 /*
+ * In a new execution's child, after it made its own process group and
+ * before it runs anything: tell the watchdog over fd (tf_reaper.fd, which
+ * the child inherited) that this group is live, so no instant passes in
+ * which the scheduler could die with the group unknown to its watchdog.
+ * One send, async-signal-safe, safe in a vfork-style child; a failure is
+ * ignored (the scheduler's own tf_reaper_watch follows and restarts a dead
+ * watchdog). A group told twice is one group.
+ */
+void tf_reaper_announce(int fd);
+
+/*
  * Reap a watchdog that died (killed by someone) and start another one with
  * every live group. 1 when one was restarted, 0 when all was well (or no
  * watchdog was running), -1 when a restart failed (errno set).

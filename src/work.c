@@ -581,6 +581,7 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
         snprintf(err, errlen, "cannot start the watchdog process: %s", strerror(errno));
         rc = TF_EIO;
     }
+    spec.watchdog = &app->reaper; /* the child announces its group before it runs anything */
     if (rc == TF_OK)
         rc = tf_exec_start(&spec, &r->exec, err, errlen);
     cJSON_Delete(empty);
@@ -594,7 +595,8 @@ static int start_execution(tf_app *app, tf_work *w, const cJSON *args, const cha
     }
     pid_t pid = tf_exec_pid(r->exec);
     r->pgid = pid; /* every execution leads its own process group */
-    tf_reaper_watch(&app->reaper, pid); /* first: the group is guarded; a dead watchdog is restarted */
+    /* the child announced its group already; this keeps our list and restarts a dead watchdog */
+    tf_reaper_watch(&app->reaper, pid);
     /* the leader's start time proves the group to a later takeover (proc.h); 0 if it already ended */
     if (tf_proc_start_time(pid, &r->exec_start) != TF_OK)
         r->exec_start = 0;

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "exec.h"
 #include "proc.h"
 #include "reaper.h"
 
@@ -282,6 +283,41 @@ static void reaper__survives_closed_stdin_and_stray_hup(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * An execution's child tells the watchdog about its group before it runs
+ * anything: a scheduler that dies right after the spawn, before its own
+ * tf_reaper_watch, still has the group killed (here tf_reaper_watch is
+ * never called; before, the group and its grandchild lived on).
+ */
+static void reaper__execution_announces_its_group(void **state)
+{
+    (void)state;
+    tf_reaper r;
+    tf_reaper_init(&r);
+    assert_int_equal(tf_reaper_start(&r), 0);
+    char sh[] = "sh", c[] = "-c", script[] = "sleep 30 & exec sleep 30";
+    char *argv[] = {sh, c, script, NULL};
+    tf_exec_spec spec = {.argv = argv, .watchdog = &r};
+    tf_exec *e = NULL;
+    char err[256];
+    assert_int_equal(tf_exec_start(&spec, &e, err, sizeof err), TF_OK);
+    pid_t pid = tf_exec_pid(e);
+    nap(0.2); /* the shell has started its grandchild */
+    assert_int_equal(kill(-pid, 0), 0);
+    tf_reaper_stop(&r); /* as when the scheduler dies: the watchdog kills what it knows */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = kill(-pid, 0) != 0 && errno == ESRCH;
+        if (!gone)
+            nap(0.01);
+    }
+    assert_true(gone); /* the grandchild too */
+    tf_exec_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +329,7 @@ int main(void)
         cmocka_unit_test(reaper__survives_its_watchdogs_death),
         cmocka_unit_test(reaper__check_replaces_a_killed_watchdog),
         cmocka_unit_test(reaper__survives_closed_stdin_and_stray_hup),
+        cmocka_unit_test(reaper__execution_announces_its_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
