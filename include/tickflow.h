@@ -443,19 +443,50 @@ int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user);
 int tf_calls_history(tf_app *app, int64_t call_id, tf_hist_fn fn, void *user);
 
 /*
- * Delete the calls matching f (so they run again) and their history, in one
- * transaction, recording an audit row (time, user, selector, count). A
- * filter that selects nothing in particular is refused unless f->all.
- * dry_run: only report (fn is called per row either way; may be NULL).
+ * Delete the calls matching f (so they run again) and their history,
+ * recording an audit row (time, user, selector, count). A long deletion
+ * runs in batches of short transactions (running schedulers keep renewing
+ * their leases); each batch lists and deletes its calls in one transaction,
+ * so *count is exactly what was deleted. A filter that selects nothing in
+ * particular is refused unless f->all. dry_run: only report (fn is called
+ * per row either way; may be NULL).
  */
 int tf_calls_clear(tf_app *app, const tf_filter *f, const char *user, const char *selector,
                    int dry_run, tf_row_fn fn, void *fn_user, int64_t *count);
+
+/*
+ * Asked once, before anything is deleted, with the number of calls counted
+ * (never 0): non-zero deletes, 0 declines. user is the caller's.
+ */
+typedef int (*tf_confirm_fn)(int64_t counted, void *user);
+
+/*
+ * tf_calls_clear, asking first. The count fixes the selection: the calls
+ * that matched then. What is deleted is those of them that still match f
+ * when their batch runs - a call that began running under a live lease, or
+ * whose status changed, is skipped - and never a call that was not counted
+ * (one created or come to match since). *counted is what ask was told,
+ * *deleted what was deleted (the audit row's count; fn is called for each);
+ * they differ by the calls skipped. Declined: TF_OK, *deleted 0, no audit
+ * row. Memory: 8 bytes per counted call until it returns.
+ */
+int tf_calls_clear_asking(tf_app *app, const tf_filter *f, const char *user,
+                          const char *selector, tf_confirm_fn ask, void *ask_user,
+                          tf_row_fn fn, void *fn_user, int64_t *counted, int64_t *deleted);
 
 /* Make the failed calls matching f runnable again. */
 int tf_calls_retry(tf_app *app, const tf_filter *f, int64_t *count);
 
 /* Delete settled calls (and history) finished before the epoch time `before`. */
 int tf_calls_gc(tf_app *app, double before, int64_t *count);
+
+/*
+ * tf_calls_gc, asking first (as tf_calls_clear_asking): only the calls
+ * counted are deleted, those of them still settled and finished before
+ * `before`; *counted and *deleted as there.
+ */
+int tf_calls_gc_asking(tf_app *app, double before, tf_confirm_fn ask, void *ask_user,
+                       int64_t *counted, int64_t *deleted);
 
 /* ---- what the cache saved (tickflow stats) ---------------------------- */
 

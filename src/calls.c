@@ -105,6 +105,27 @@ int tf_calls_clear(tf_app *app, const tf_filter *f, const char *user, const char
     return relay(app, rc);
 }
 
+int tf_calls_clear_asking(tf_app *app, const tf_filter *f, const char *user,
+                          const char *selector, tf_confirm_fn ask, void *ask_user,
+                          tf_row_fn fn, void *fn_user, int64_t *counted, int64_t *deleted)
+{
+    int64_t c = 0, d = 0;
+    int rc = ready(app);
+    if (rc == TF_OK && !f)
+        rc = tf_app_fail(app, TF_EINPUT, "refusing to clear calls without a filter");
+    if (rc == TF_OK) {
+        rc = relay(app, tf_store_clear_asking(app->store, f, user, selector, ask, ask_user, fn,
+                                              fn_user, &c, &d));
+        if (d > 0)
+            memo_stale(app);
+    }
+    if (counted)
+        *counted = c;
+    if (deleted)
+        *deleted = d;
+    return rc;
+}
+
 int tf_calls_retry(tf_app *app, const tf_filter *f, int64_t *count)
 {
     if (count)
@@ -130,6 +151,23 @@ int tf_calls_gc(tf_app *app, double before, int64_t *count)
     if (count)
         *count = n;
     return relay(app, rc);
+}
+
+int tf_calls_gc_asking(tf_app *app, double before, tf_confirm_fn ask, void *ask_user,
+                       int64_t *counted, int64_t *deleted)
+{
+    int64_t c = 0, d = 0;
+    int rc = ready(app);
+    if (rc == TF_OK) {
+        rc = relay(app, tf_store_gc_asking(app->store, before, ask, ask_user, &c, &d));
+        if (d > 0)
+            memo_stale(app);
+    }
+    if (counted)
+        *counted = c;
+    if (deleted)
+        *deleted = d;
+    return rc;
 }
 
 int tf_calls_stats(tf_app *app, const char *work, double now, tf_stats_fn fn, void *user)

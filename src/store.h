@@ -231,19 +231,31 @@ int tf_store_totals(tf_store *s, tf_totals_fn fn, void *user);
 int tf_store_executions(tf_store *s, const char *since, tf_execution_fn fn, void *user);
 
 /*
- * Delete the calls matching f (and their history) in one transaction and
- * record an audit row (time, user, selector, count). A filter with no field
- * set and all==0 is refused (TF_EINPUT). dry_run: count and list only.
+ * Delete the calls matching f (and their history) and record an audit row
+ * (time, user, selector, count). Long deletions run in batches of short
+ * transactions, newest first; each batch lists and deletes in one
+ * transaction, so *count is exactly what was deleted (and listed to fn).
+ * A filter with no field set and all==0 is refused (TF_EINPUT). dry_run:
+ * count and list only.
  */
 int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
                    const char *selector, int dry_run, tf_row_fn fn, void *fn_user,
                    int64_t *count);
+
+/* tf_calls_clear_asking (tickflow.h): count, ask, delete only what was counted. */
+int tf_store_clear_asking(tf_store *s, const tf_filter *f, const char *user,
+                          const char *selector, tf_confirm_fn ask, void *ask_user,
+                          tf_row_fn fn, void *fn_user, int64_t *counted, int64_t *deleted);
 
 /* Make failed calls matching f runnable again (failures reset). */
 int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count);
 
 /* Delete settled calls finished before the epoch time `before`, and history of them. */
 int tf_store_gc(tf_store *s, double before, int64_t *count);
+
+/* tf_calls_gc_asking (tickflow.h): count, ask, delete only what was counted. */
+int tf_store_gc_asking(tf_store *s, double before, tf_confirm_fn ask, void *ask_user,
+                       int64_t *counted, int64_t *deleted);
 
 /*
  * The succeeded calls of one work version, at most limit of them, for

@@ -35,8 +35,10 @@ static void clear_usage(FILE *to)
           "  --all           every call\n"
           "  --dry-run       list what would be deleted; delete nothing\n"
           "  --yes           do not ask; without it a terminal is asked \"delete N calls?\n"
-          "                  [y/N]\" and a non-terminal standard input is refused\n"
+          "                  [y/N]\" and a non-terminal standard input is refused; only\n"
+          "                  the calls counted then are deleted (those still matching)\n"
           "  --json          print one JSON object {\"dry_run\", \"count\", \"calls\": [...]}\n"
+          "                  (asked: also \"counted\", the number confirmed)\n"
           "  -h, --help      show this help\n\n"
           "exit codes: 0 ok (also when nothing matched); 1 --key matched no call or\n"
           "  several, or the question was declined; 2 usage (also: refused without --yes);\n"
@@ -177,30 +179,29 @@ int cmd_clear(int argc, char **argv)
     tf_cli_rows rs = {0}, found = {0};
     char user[256];
     tf_cli_user_name(user);
-    int64_t count = 0;
+    int64_t count = 0, counted = -1;
+    int declined = 0;
     if (key)
         ex = tf_cli_narrow_to_key("clear", app, key, &found, &f);
-    if (!ex && ask) {
-        int rc = tf_calls_clear(app, &f, user, s.text, 1, NULL, NULL, &count);
-        if (rc != TF_OK)
-            ex = tf_cli_lib_fail("clear", app, rc);
-        else if (count > 0 && !tf_cli_confirm(count)) {
+    if (!ex) {
+        /* asking: only the calls counted and confirmed are deleted (tickflow.h) */
+        int rc = ask ? tf_calls_clear_asking(app, &f, user, s.text, tf_cli_confirm, &declined,
+                                             tf_cli_rows_add, &rs, &counted, &count)
+                     : tf_calls_clear(app, &f, user, s.text, dry, tf_cli_rows_add, &rs, &count);
+        ex = tf_cli_listed("clear", app, rc, rs.oom);
+        if (!ex && declined) {
             tf_cli_err("clear: nothing deleted");
             ex = TF_EXIT_FAILED;
         }
-    }
-    if (!ex) {
-        int rc = tf_calls_clear(app, &f, user, s.text, dry, tf_cli_rows_add, &rs, &count);
-        ex = tf_cli_listed("clear", app, rc, rs.oom);
         if (!ex && json) {
-            ex = tf_cli_print_json("clear", tf_cli_count_doc(dry, count, &rs));
+            ex = tf_cli_print_json("clear", tf_cli_count_doc(dry, count, counted, &rs));
         } else if (!ex) {
             if (dry) {
                 if (rs.n)
                     tf_cli_print_table(&rs);
                 printf("would clear %lld call%s\n", (long long)count, count == 1 ? "" : "s");
             } else {
-                printf("cleared %lld call%s\n", (long long)count, count == 1 ? "" : "s");
+                tf_cli_print_deleted("cleared", counted, count, "");
             }
             ex = tf_cli_flush_out("clear");
         }

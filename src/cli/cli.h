@@ -144,10 +144,19 @@ int tf_cli_misuse(void (*usage)(FILE *), const char *fmt, ...)
 int tf_cli_parse_count(const char *text, long *out);
 
 /*
- * Ask "delete N calls? [y/N]" on the terminal. Returns 1 for y/yes, 0
- * otherwise (including end of input).
+ * Ask "delete N calls? [y/N]" on the terminal (a tf_confirm_fn). Returns 1
+ * for y/yes, 0 otherwise (including end of input), then setting the int
+ * declined points at (if not NULL) to 1.
  */
-int tf_cli_confirm(int64_t n);
+int tf_cli_confirm(int64_t n, void *declined);
+
+/*
+ * The closing line of clear and gc ("cleared", "deleted"): "VERB N calls
+ * TAIL", or, when fewer were deleted than counted and confirmed, "VERB D of
+ * the N counted calls TAIL; K no longer matched (running or changed since
+ * the count)". tail may be "" (else it starts with a space).
+ */
+void tf_cli_print_deleted(const char *verb, int64_t counted, int64_t deleted, const char *tail);
 
 /* 1 (with the refusal of cmd printed) when stdin is no terminal to ask on. */
 int tf_cli_cannot_ask(const char *cmd);
@@ -264,10 +273,11 @@ cJSON *tf_cli_hist_json(const tf_history_row *h);
 cJSON *tf_cli_rows_json(const tf_cli_rows *rs);
 
 /*
- * {"dry_run", "count"[, "calls": the rows]} of clear and gc; "calls" only
- * when calls is not NULL. NULL when out of memory.
+ * {"dry_run", "count"[, "counted"][, "calls": the rows]} of clear and gc:
+ * "counted" (what the question counted) only when counted >= 0, "calls"
+ * only when calls is not NULL. NULL when out of memory.
  */
-cJSON *tf_cli_count_doc(int dry, int64_t count, const tf_cli_rows *calls);
+cJSON *tf_cli_count_doc(int dry, int64_t count, int64_t counted, const tf_cli_rows *calls);
 
 /* Print rows as an aligned table: KEY WORK STATUS ATTEMPTS CREATED DURATION ARGS. */
 void tf_cli_print_table(const tf_cli_rows *rs);

@@ -24,7 +24,8 @@ static void gc_usage(FILE *to)
           "                         first (45s, 90m, 12h, 30d, 2w, 1d12h; at most 100 years)\n"
           "  --dry-run              list what would be deleted; delete nothing\n"
           "  --yes                  do not ask; without it a terminal is asked and a\n"
-          "                         non-terminal standard input is refused\n"
+          "                         non-terminal standard input is refused; only the\n"
+          "                         calls counted then are deleted (those still old)\n"
           "  --json                 print {\"dry_run\", \"count\"[, \"calls\"]}\n"
           "  -h, --help             show this help\n\n"
           "exit codes: 0 ok (also when nothing is old enough); 1 the question was\n"
@@ -98,32 +99,34 @@ int cmd_gc(int argc, char **argv)
     char cutoff[32];
     tf_cli_iso(before, cutoff);
     tf_cli_rows rs = {0};
-    int64_t count = 0;
-    if (dry || ask) {
+    int64_t count = 0, counted = -1;
+    int declined = 0;
+    if (dry) {
         gc_scan g = {cutoff, &rs};
         ex = tf_cli_listed("gc", app, tf_calls_list(app, NULL, gc_pick, &g), rs.oom);
         count = (int64_t)rs.n;
-        if (!ex && ask && count > 0 && !tf_cli_confirm(count)) {
+    } else {
+        /* asking: only the calls counted and confirmed are deleted (tickflow.h) */
+        int rc = ask ? tf_calls_gc_asking(app, before, tf_cli_confirm, &declined, &counted, &count)
+                     : tf_calls_gc(app, before, &count);
+        if (rc != TF_OK)
+            ex = tf_cli_lib_fail("gc", app, rc);
+        else if (declined) {
             tf_cli_err("gc: nothing deleted");
             ex = TF_EXIT_FAILED;
         }
     }
-    if (!ex && !dry && (!ask || count > 0)) {
-        int rc = tf_calls_gc(app, before, &count);
-        if (rc != TF_OK)
-            ex = tf_cli_lib_fail("gc", app, rc);
-    }
     if (!ex && json) {
-        ex = tf_cli_print_json("gc", tf_cli_count_doc(dry, count, dry ? &rs : NULL));
+        ex = tf_cli_print_json("gc", tf_cli_count_doc(dry, count, counted, dry ? &rs : NULL));
     } else if (!ex) {
+        char tail[64];
+        snprintf(tail, sizeof tail, " finished before %s", cutoff);
         if (dry) {
             if (rs.n)
                 tf_cli_print_table(&rs);
-            printf("would delete %lld call%s finished before %s\n", (long long)count,
-                   count == 1 ? "" : "s", cutoff);
+            printf("would delete %lld call%s%s\n", (long long)count, count == 1 ? "" : "s", tail);
         } else {
-            printf("deleted %lld call%s finished before %s\n", (long long)count,
-                   count == 1 ? "" : "s", cutoff);
+            tf_cli_print_deleted("deleted", counted, count, tail);
         }
         ex = tf_cli_flush_out("gc");
     }

@@ -288,7 +288,7 @@ cJSON *tf_cli_rows_json(const tf_cli_rows *rs)
     return a;
 }
 
-cJSON *tf_cli_count_doc(int dry, int64_t count, const tf_cli_rows *calls)
+cJSON *tf_cli_count_doc(int dry, int64_t count, int64_t counted, const tf_cli_rows *calls)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *a = calls ? tf_cli_rows_json(calls) : NULL;
@@ -299,6 +299,8 @@ cJSON *tf_cli_count_doc(int dry, int64_t count, const tf_cli_rows *calls)
     }
     cJSON_AddBoolToObject(o, "dry_run", dry);
     cJSON_AddNumberToObject(o, "count", (double)count);
+    if (counted >= 0)
+        cJSON_AddNumberToObject(o, "counted", (double)counted);
     if (a)
         cJSON_AddItemToObject(o, "calls", a);
     return o;

@@ -195,15 +195,31 @@ int tf_cli_parse_count(const char *text, long *out)
     return 0;
 }
 
-int tf_cli_confirm(int64_t n)
+int tf_cli_confirm(int64_t n, void *declined)
 {
     fprintf(stderr, "delete %lld call%s? [y/N] ", (long long)n, n == 1 ? "" : "s");
     fflush(stderr);
     char line[64];
-    if (!fgets(line, sizeof line, stdin))
-        return 0;
-    line[strcspn(line, "\r\n")] = '\0';
-    return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+    int yes = 0;
+    if (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        yes = !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+    }
+    if (!yes && declined)
+        *(int *)declined = 1;
+    return yes;
+}
+
+void tf_cli_print_deleted(const char *verb, int64_t counted, int64_t deleted, const char *tail)
+{
+    if (counted <= deleted) {
+        printf("%s %lld call%s%s\n", verb, (long long)deleted, deleted == 1 ? "" : "s", tail);
+        return;
+    }
+    int64_t gone = counted - deleted;
+    printf("%s %lld of the %lld counted call%s%s; %lld no longer matched (running or changed"
+           " since the count)\n", verb, (long long)deleted, (long long)counted,
+           counted == 1 ? "" : "s", tail, (long long)gone);
 }
 
 int tf_cli_cannot_ask(const char *cmd)

@@ -3,8 +3,9 @@
  * once for every engine (store.h; the engine seam is store/engine.h).
  *
  * Owns: listing and counting calls by filter, finding one call by key
- * prefix, an attempt history, clearing (one transaction with its audit
- * row, a live lease spared), retry of failed calls, gc of settled ones,
+ * prefix, an attempt history, clearing (batches of short transactions
+ * with one audit row, a live lease spared; asked first, only the calls
+ * counted), retry of failed calls, gc of settled ones (the same rule),
  * and the reads that warm the in-memory view (each_succeeded,
  * row_estimate, previous_args). The CLI's ls/show/logs/clear/retry/gc and
  * the memo use them; nothing here decides a claim.
@@ -522,6 +523,50 @@ static void batch_done(batcher *b)
         b->rows *= 2;
 }
 
+/*
+ * The ids a count saw, newest first: a clear or gc that asked first deletes
+ * only these (those of them that still match), never a call it did not count.
+ */
+typedef struct idlist {
+    int64_t *v;             /* ids; malloc'd */
+    size_t n;               /* ids in use */
+    size_t cap;             /* ids allocated */
+} idlist;
+
+static int idlist_add(idlist *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        size_t c = l->cap ? l->cap * 2 : 256;
+        int64_t *v = realloc(l->v, c * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = c;
+    }
+    l->v[l->n++] = id;
+    return 0;
+}
+
+/* ids[0..n) as a JSON array "[7,5,...]" into b: the engines' form of a list of ids. -1: ENOMEM. */
+static int ids_json(tf_buf *b, const int64_t *ids, size_t n)
+{
+    int oom = tf_buf_putc(b, '[');
+    for (size_t i = 0; i < n && !oom; i++) {
+        char one[24];
+        snprintf(one, sizeof one, "%s%lld", i ? "," : "", (long long)ids[i]);
+        oom |= tf_buf_puts(b, one);
+    }
+    return oom | tf_buf_putc(b, ']');
+}
+
+/* The next batch of what was counted: at most rows of l from *done on (*n of them). */
+static const int64_t *idlist_next(const idlist *l, size_t done, int64_t rows, size_t *n)
+{
+    size_t left = l->n - done;
+    *n = (int64_t)left < rows ? left : (size_t)rows;
+    return l->v + done;
+}
+
 /* What one clear is doing across its batches. */
 typedef struct clear_run clear_run;
 
@@ -532,16 +577,20 @@ static int audit_add(tf_store *s, int64_t audit_id, int64_t n);
 
 struct clear_run {
     const tf_filter *f;     /* the selection */
-    double now;             /* live leases are judged against this */
+    double now;             /* live leases are judged against this (fixed when counting) */
     int64_t below;          /* next batch: ids below this */
+    const int64_t *pick;    /* deleting what was counted: this batch's ids (NULL: by below) */
+    size_t npick;           /* their number */
+    idlist *seen;           /* counting before asking: every id listed goes here (or NULL) */
     int64_t audit_id;       /* the clears row, once written (0 before) */
     int64_t total;          /* rows deleted (or listed, for a dry run) so far */
 };
 
 /*
- * One batch of a clear, in the open transaction: list up to b->rows calls
- * (fn), delete exactly those (unless dry_run) and add them to the audit
- * row. *more is 1 when the batch was full (there may be more).
+ * One batch of a clear, in the open transaction: list up to `rows` calls
+ * (fn) - the next ones below cr->below, or those of cr->pick that still
+ * match - delete exactly those (unless dry_run) and add them to the audit
+ * row. *more is 1 when a listing by cr->below was full (there may be more).
  */
 static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *user,
                        const char *selector, int dry_run, tf_row_fn fn, void *fn_user, int *more)
@@ -549,26 +598,35 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
     char prefix[65], key[65];
     int rc = TF_OK;
     *more = 0;
-    tf_q *q = q_get(s, ST_CLEAR_LIST, &rc);
-    if (!q)
+    /* the ids listed: the delete takes exactly these */
+    idlist got = {NULL, 0, 0};
+    tf_buf ids = TF_BUF_INIT, want = TF_BUF_INIT;
+    int oom = cr->pick ? ids_json(&want, cr->pick, cr->npick) : 0;
+    tf_q *q = oom ? NULL : q_get(s, cr->pick ? ST_CLEAR_PICK : ST_CLEAR_LIST, &rc);
+    if (!q) {
+        tf_buf_free(&want);
+        if (oom) {
+            tf_store_set_err(s, "cannot clear calls: out of memory");
+            rc = TF_ENOMEM;
+        }
         return rc;
+    }
     rc = bind_filter(s, q, cr->f, prefix, key);
     int64_t listed = 0, lowest = cr->below;
-    /* the ids listed, as an array literal "{7,5,...}": a server engine deletes exactly these */
-    tf_buf ids = TF_BUF_INIT;
-    int oom = tf_buf_putc(&ids, '{');
     if (rc == TF_OK) {
         q_double(s, q, 7, cr->now);
         q_int64(s, q, 8, cr->below);
         q_int64(s, q, 9, rows);
+        if (cr->pick)
+            q_text(s, q, 10, want.data);
         int src;
         while ((src = q_step(s, q, "list calls to clear")) == Q_ROW) {
             tf_call_row r;
             row_from_q(s, q, &r);
             lowest = r.id;
-            char one[24];
-            snprintf(one, sizeof one, "%s%lld", listed ? "," : "", (long long)r.id);
-            oom |= tf_buf_puts(&ids, one);
+            oom |= idlist_add(&got, r.id);
+            if (cr->seen)
+                oom |= idlist_add(cr->seen, r.id);
             listed++;
             if (fn)
                 fn(&r, fn_user);
@@ -577,7 +635,10 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
             rc = src;
     }
     q_done(s, q);
-    oom |= tf_buf_putc(&ids, '}');
+    tf_buf_free(&want);
+    if (!oom)
+        oom = ids_json(&ids, got.v, got.n);
+    free(got.v);
     if (rc == TF_OK && oom) {
         tf_store_set_err(s, "cannot clear calls: out of memory");
         rc = TF_ENOMEM;
@@ -586,7 +647,7 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
         tf_buf_free(&ids);
         return rc;
     }
-    *more = listed == rows;
+    *more = !cr->pick && listed == rows;
     int64_t deleted = listed;
     if (!dry_run) {
         q = q_get(s, ST_CLEAR, &rc);
@@ -609,7 +670,8 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
             rc = audit_insert(s, cr, user, selector, deleted);
     }
     tf_buf_free(&ids);
-    cr->below = lowest;
+    if (!cr->pick)
+        cr->below = lowest;
     cr->total += deleted;
     return rc;
 }
@@ -688,17 +750,39 @@ typedef struct clear_args {
     int dry_run;            /* list only */
     tf_row_fn fn;           /* per row listed, or NULL */
     void *fn_user;          /* its argument */
+    const idlist *counted;  /* deleting what was counted before asking (else NULL) */
+    size_t done;            /* of counted, handled so far */
 } clear_args;
 
 static int clear_step(tf_store *s, void *ctx, int64_t rows, int *more)
 {
     clear_args *a = ctx;
+    if (a->counted) {
+        a->run.pick = idlist_next(a->counted, a->done, rows, &a->run.npick);
+        rows = (int64_t)a->run.npick;
+    }
     int rc = clear_batch(s, &a->run, rows, a->user, a->selector, a->dry_run, a->fn,
                          a->fn_user, more);
+    if (a->counted && rc == TF_OK) {
+        a->done += a->run.npick;
+        *more = a->done < a->counted->n;
+    }
     /* nothing matched at all: the clear is still audited */
     if (rc == TF_OK && !*more && !a->dry_run && !a->run.audit_id)
         rc = audit_insert(s, &a->run, a->user, a->selector, 0);
     return rc;
+}
+
+/* The checks every clear starts with; TF_OK to go on. */
+static int clear_refused(tf_store *s, const tf_filter *f)
+{
+    if (!tf_store_is_open(s))
+        return TF_ESTATE;
+    if (filter_empty(f) && !f->all) {
+        tf_store_set_err(s, "refusing to clear every call without a filter or --all");
+        return TF_EINPUT;
+    }
+    return TF_OK;
 }
 
 int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
@@ -707,19 +791,52 @@ int tf_store_clear(tf_store *s, const tf_filter *f, const char *user,
 {
     if (count)
         *count = 0;
-    if (!tf_store_is_open(s))
-        return TF_ESTATE;
-    if (filter_empty(f) && !f->all) {
-        tf_store_set_err(s, "refusing to clear every call without a filter or --all");
-        return TF_EINPUT;
-    }
-    clear_args a = {{f, 0, INT64_MAX, 0, 0}, user, selector, dry_run, fn, fn_user};
-    int rc = s->eng->now(s, &a.run.now);
+    int rc = clear_refused(s, f);
+    if (rc != TF_OK)
+        return rc;
+    clear_args a = {{f, 0, INT64_MAX, NULL, 0, NULL, 0, 0}, user, selector, dry_run, fn, fn_user,
+                    NULL, 0};
+    rc = s->eng->now(s, &a.run.now);
     if (rc == TF_OK)
         rc = run_batches(s, "clear calls", dry_run, clear_step, &a);
     /* what was deleted stays deleted (and audited) even when a later batch failed */
     if (count)
         *count = a.run.total;
+    return rc;
+}
+
+int tf_store_clear_asking(tf_store *s, const tf_filter *f, const char *user,
+                          const char *selector, tf_confirm_fn ask, void *ask_user,
+                          tf_row_fn fn, void *fn_user, int64_t *counted, int64_t *deleted)
+{
+    if (counted)
+        *counted = 0;
+    if (deleted)
+        *deleted = 0;
+    int rc = clear_refused(s, f);
+    if (rc != TF_OK)
+        return rc;
+    /* the count, in read-only batches: it fixes the ids and the time live leases are judged at */
+    idlist seen = {NULL, 0, 0};
+    clear_args a = {{f, 0, INT64_MAX, NULL, 0, &seen, 0, 0}, user, selector, 1, NULL, NULL,
+                    NULL, 0};
+    rc = s->eng->now(s, &a.run.now);
+    if (rc == TF_OK)
+        rc = run_batches(s, "count calls to clear", 1, clear_step, &a);
+    if (counted)
+        *counted = (int64_t)seen.n;
+    if (rc == TF_OK && (seen.n == 0 || !ask || ask((int64_t)seen.n, ask_user))) {
+        /* the deletion: those of the counted calls that still match, in batches */
+        a.run = (clear_run){f, a.run.now, INT64_MAX, NULL, 0, NULL, 0, 0};
+        a.dry_run = 0;
+        a.fn = fn;
+        a.fn_user = fn_user;
+        a.counted = &seen;
+        rc = run_batches(s, "clear calls", 0, clear_step, &a);
+        if (deleted)
+            *deleted = a.run.total;
+    }
+    free(seen.v);
     return rc;
 }
 
@@ -762,42 +879,102 @@ static int tf_store_retry_once(tf_store *s, const tf_filter *f, int64_t *count)
     return rc;
 }
 
-/* tf_store_gc's batch. */
+/* tf_store_gc's batches: listing by id (newest first), or deleting what was counted. */
 typedef struct gc_args {
     char before[32];        /* finished_at bound, ISO-8601 */
+    int64_t below;          /* the next listing: ids below this */
+    idlist *seen;           /* counting before asking: the ids listed go here (or NULL) */
+    const idlist *counted;  /* deleting what was counted (NULL: list and delete each batch) */
+    size_t done;            /* of counted, handled so far */
     int64_t total;          /* rows deleted so far */
 } gc_args;
+
+/* The next `rows` settled calls finished before the cutoff, below a->below, into out. */
+static int gc_list(tf_store *s, gc_args *a, int64_t rows, idlist *out)
+{
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_GC_LIST, &rc);
+    if (!q)
+        return rc;
+    q_text(s, q, 1, a->before);
+    q_int64(s, q, 2, a->below);
+    q_int64(s, q, 3, rows);
+    int src;
+    while ((src = q_step(s, q, "list old calls")) == Q_ROW) {
+        a->below = q_col_int64(s, q, 0);
+        if (idlist_add(out, a->below) != 0) {
+            tf_store_set_err(s, "cannot list old calls: out of memory");
+            src = TF_ENOMEM;
+            break;
+        }
+    }
+    if (src != Q_DONE)
+        rc = src;
+    q_done(s, q);
+    return rc;
+}
+
+/* Delete those of ids[0..n) still settled and finished before the cutoff. */
+static int gc_delete(tf_store *s, gc_args *a, const int64_t *ids, size_t n)
+{
+    tf_buf b = TF_BUF_INIT;
+    if (ids_json(&b, ids, n) != 0) {
+        tf_buf_free(&b);
+        tf_store_set_err(s, "cannot delete old calls: out of memory");
+        return TF_ENOMEM;
+    }
+    int rc = TF_OK;
+    tf_q *q = q_get(s, ST_GC, &rc);
+    if (q) {
+        int64_t k = 0;
+        q_text(s, q, 1, a->before);
+        q_text(s, q, 2, b.data);
+        rc = step_write(s, q, "delete old calls", &k);
+        q_done(s, q);
+        a->total += k;
+    }
+    tf_buf_free(&b);
+    return rc;
+}
 
 static int gc_step(tf_store *s, void *ctx, int64_t rows, int *more)
 {
     gc_args *a = ctx;
-    int rc = TF_OK;
-    tf_q *q = q_get(s, ST_GC, &rc);
-    if (!q)
+    int rc;
+    *more = 0;
+    if (a->counted) {
+        size_t n;
+        const int64_t *ids = idlist_next(a->counted, a->done, rows, &n);
+        rc = gc_delete(s, a, ids, n);
+        if (rc == TF_OK)
+            a->done += n;
+        *more = rc == TF_OK && a->done < a->counted->n;
         return rc;
-    int64_t n = 0;
-    q_text(s, q, 1, a->before);
-    q_int64(s, q, 2, rows);
-    rc = step_write(s, q, "delete old calls", &n);
-    q_done(s, q);
-    a->total += n;
-    *more = rc == TF_OK && n == rows;
+    }
+    idlist batch = {NULL, 0, 0};
+    idlist *into = a->seen ? a->seen : &batch;
+    size_t had = into->n;
+    int64_t below = a->below;
+    rc = gc_list(s, a, rows, into);
+    size_t listed = into->n - had;
+    /* not counting: delete what this transaction listed */
+    if (rc == TF_OK && !a->seen && listed)
+        rc = gc_delete(s, a, batch.v, batch.n);
+    if (rc != TF_OK) {
+        /* rolled back: a retry lists this batch again */
+        a->below = below;
+        into->n = had;
+    }
+    *more = rc == TF_OK && (int64_t)listed == rows;
+    free(batch.v);
     return rc;
 }
 
-static int tf_store_gc_once(tf_store *s, double before, int64_t *count)
+static int tf_store_gc_once(tf_store *s, int read_only, gc_args *a)
 {
-    if (count)
-        *count = 0;
     if (!tf_store_is_open(s))
         return TF_ESTATE;
-    gc_args a;
-    tf_store_iso_time(before, a.before);
-    a.total = 0;
-    int rc = run_batches(s, "delete old calls", 0, gc_step, &a);
-    if (count)
-        *count = a.total;
-    return rc;
+    return run_batches(s, read_only ? "count old calls" : "delete old calls", read_only, gc_step, a);
 }
 
 static int tf_store_previous_args_once(tf_store *s, const char *work, const char *args_sha256,
@@ -895,10 +1072,38 @@ int tf_store_retry(tf_store *s, const tf_filter *f, int64_t *count)
     return rc;
 }
 
+/* A retry (RETRYING) goes on from where the failed batch left: a keeps the progress. */
 int tf_store_gc(tf_store *s, double before, int64_t *count)
 {
+    gc_args a = {"", INT64_MAX, NULL, NULL, 0, 0};
+    tf_store_iso_time(before, a.before);
     int rc;
-    RETRYING(s, rc, tf_store_gc_once(s, before, count));
+    RETRYING(s, rc, tf_store_gc_once(s, 0, &a));
+    if (count)
+        *count = a.total;
+    return rc;
+}
+
+int tf_store_gc_asking(tf_store *s, double before, tf_confirm_fn ask, void *ask_user,
+                       int64_t *counted, int64_t *deleted)
+{
+    idlist seen = {NULL, 0, 0};
+    gc_args a = {"", INT64_MAX, &seen, NULL, 0, 0};
+    tf_store_iso_time(before, a.before);
+    int rc;
+    RETRYING(s, rc, tf_store_gc_once(s, 1, &a));
+    if (counted)
+        *counted = (int64_t)seen.n;
+    if (deleted)
+        *deleted = 0;
+    if (rc == TF_OK && seen.n > 0 && (!ask || ask((int64_t)seen.n, ask_user))) {
+        a.seen = NULL;
+        a.counted = &seen;
+        RETRYING(s, rc, tf_store_gc_once(s, 0, &a));
+        if (deleted)
+            *deleted = a.total;
+    }
+    free(seen.v);
     return rc;
 }
 

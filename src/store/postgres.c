@@ -104,6 +104,9 @@ typedef struct pg {
     " runner_boot, runner_pidns, lease_boot_until, runner_timens" \
     " FROM calls WHERE work = $1::text AND version = $2::text AND args_sha256 = $3::text"
 
+/* A list of call ids as inspect.c writes it, a JSON array "[7,5]", as bigint[] */
+#define IDS_OF(p) "translate(" p "::text, '[]', '{}')::bigint[]"
+
 /* LIMIT n with -1 meaning no limit */
 #define LIMIT_OF(p) " LIMIT nullif(" p "::bigint, -1)"
 
@@ -197,8 +200,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
         " AND id < $8::bigint ORDER BY id DESC LIMIT $9::bigint FOR UPDATE",
+    /* a batch of the calls counted before asking: those of the ids $10 that still match */
+    [ST_CLEAR_PICK] =
+        "SELECT " CALL_COLS " FROM calls WHERE id = ANY(" IDS_OF("$10") ") AND " FILTER_SQL
+        CLEAR_GUARD " AND id < $8::bigint ORDER BY id DESC LIMIT $9::bigint FOR UPDATE",
     /* exactly the batch just listed ($10: its ids), in the same transaction */
-    [ST_CLEAR] = "DELETE FROM calls WHERE id = ANY($10::bigint[]) AND " FILTER_SQL CLEAR_GUARD
+    [ST_CLEAR] = "DELETE FROM calls WHERE id = ANY(" IDS_OF("$10") ") AND " FILTER_SQL CLEAR_GUARD
                  " AND id < $8::bigint AND id >= $9::bigint",
     [ST_AUDIT] =
         "INSERT INTO clears (at, \"user\", selector, count)"
@@ -210,11 +217,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         " (SELECT id FROM calls WHERE status = 'failed' AND status <> 'succeeded'"
         " AND (failures <> 0 OR next_retry_at IS NOT NULL) AND " FILTER_SQL
         " LIMIT $7::bigint)",
-    /* one batch of at most $2 settled calls */
+    /* one batch of settled calls finished before $1, newest first: ids below $2, at most $3 */
+    [ST_GC_LIST] =
+        "SELECT id FROM calls WHERE status IN ('succeeded', 'failed', 'interrupted')"
+        " AND finished_at < $1::text AND id < $2::bigint ORDER BY id DESC LIMIT $3::bigint",
+    /* those of the ids $2 still settled and finished before $1 (rechecked under the row lock) */
     [ST_GC] =
-        "DELETE FROM calls WHERE id IN (SELECT id FROM calls"
-        " WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < $1::text"
-        " LIMIT $2::bigint)",
+        "DELETE FROM calls WHERE id = ANY(" IDS_OF("$2") ")"
+        " AND status IN ('succeeded', 'failed', 'interrupted') AND finished_at < $1::text",
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = $1::text AND args_sha256 <> $2::text"
         " ORDER BY id DESC LIMIT 1",

@@ -165,9 +165,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CLEAR_LIST] =
         "SELECT " CALL_COLS " FROM calls WHERE " FILTER_SQL CLEAR_GUARD
         " AND id < ?8 ORDER BY id DESC LIMIT ?9",
-    /* the batch just listed, in the same transaction (one writer: nothing changed in
-       between): ids in [?9, ?8) that match (?10, the ids listed, is for server engines) */
-    [ST_CLEAR] = "DELETE FROM calls WHERE " FILTER_SQL CLEAR_GUARD " AND id < ?8 AND id >= ?9",
+    /* a batch of the calls counted before asking: those of the ids ?10 (a JSON array)
+       that still match, newest first, below ?8, at most ?9 */
+    [ST_CLEAR_PICK] =
+        "SELECT " CALL_COLS " FROM calls WHERE id IN (SELECT value FROM json_each(?10)) AND "
+        FILTER_SQL CLEAR_GUARD " AND id < ?8 ORDER BY id DESC LIMIT ?9",
+    /* exactly the batch just listed (?10: its ids, a JSON array, all in [?9, ?8)), in the
+       same transaction */
+    [ST_CLEAR] = "DELETE FROM calls WHERE id IN (SELECT value FROM json_each(?10)) AND "
+                 FILTER_SQL CLEAR_GUARD " AND id < ?8 AND id >= ?9",
     [ST_AUDIT] =
         "INSERT INTO clears (at, user, selector, count) VALUES (?1, ?2, ?3, ?4)",
     [ST_AUDIT_ADD] = "UPDATE clears SET count = count + ?2 WHERE id = ?1",
@@ -176,10 +182,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE calls SET failures = 0, next_retry_at = NULL WHERE id IN"
         " (SELECT id FROM calls WHERE status = 'failed' AND status <> 'succeeded'"
         " AND (failures <> 0 OR next_retry_at IS NOT NULL) AND " FILTER_SQL " LIMIT ?7)",
-    /* one batch of at most ?2 settled calls */
+    /* one batch of settled calls finished before ?1, newest first: ids below ?2, at most ?3 */
+    [ST_GC_LIST] =
+        "SELECT id FROM calls WHERE status IN ('succeeded', 'failed', 'interrupted')"
+        " AND finished_at < ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    /* those of the ids ?2 (a JSON array) still settled and finished before ?1 */
     [ST_GC] =
-        "DELETE FROM calls WHERE id IN (SELECT id FROM calls"
-        " WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < ?1 LIMIT ?2)",
+        "DELETE FROM calls WHERE id IN (SELECT value FROM json_each(?2))"
+        " AND status IN ('succeeded', 'failed', 'interrupted') AND finished_at < ?1",
     [ST_PREV_ARGS] =
         "SELECT args_json FROM calls WHERE work = ?1 AND args_sha256 <> ?2"
         " ORDER BY id DESC LIMIT 1",

@@ -1094,6 +1094,111 @@ static void store__clear_and_audit(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 4);
 }
 
+/* Claim the call (work, key prefix) again at time t as a scheduler would: it runs again. */
+static tf_claim run_again(fx *f, const char *work, const char *prefix, double t)
+{
+    char key[65];
+    key_of(key, prefix);
+    tf_claim_req r = req_of(work, key);
+    r.cache_calls = 0;
+    f->clk.t = t;
+    tf_claim c = claim_ok(f->s, &r);
+    assert_int_equal(c.decision, TF_CLAIM_RUN);
+    return c;
+}
+
+/* What the ask callbacks below do between the count and the deletion. */
+typedef struct meanwhile {
+    fx *f;                  /* the fixture */
+    int64_t told;           /* the count the question was asked with */
+    int answer;             /* what it answers */
+} meanwhile;
+
+/* Another scheduler, while the question waits (answered yes): it runs call "a1" again (now
+   running under a live lease) and creates a new matching call "a9". */
+static int clear_meanwhile(int64_t n, void *user)
+{
+    meanwhile *m = user;
+    m->told = n;
+    if (!m->answer)
+        return 0;
+    run_again(m->f, "alpha", "a1", 1300);
+    make_call(m->f, "alpha", "a9", 1301, TF_OUT_SUCCEEDED, "{}");
+    return m->answer;
+}
+
+/*
+ * Asked first, a clear deletes only what it counted: those counted calls
+ * that still match (not one that began running since), never one created
+ * since; the audit row and *deleted say what was deleted.
+ */
+static void store__clear_asking_deletes_what_was_counted(void **state)
+{
+    fx *f = *state;
+    make_call(f, "alpha", "a1", 1000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "alpha", "a2", 1001, TF_OUT_FAILED, "{}");
+    make_call(f, "alpha", "a3", 1002, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "beta", "b1", 1003, TF_OUT_SUCCEEDED, "{}");
+    f->clk.t = 1010;
+    tf_filter fa = {.work = "alpha"};
+    int64_t counted = -1, deleted = -1;
+    meanwhile no = {f, 0, 0};
+    assert_int_equal(tf_store_clear_asking(f->s, &fa, "me", "--work alpha", clear_meanwhile, &no,
+                                           NULL, NULL, &counted, &deleted), TF_OK);
+    assert_int_equal(no.told, 3);
+    assert_int_equal(counted, 3);
+    assert_int_equal(deleted, 0); /* declined */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 4);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 0);
+
+    /* counted a1, a2, a3; then a1 runs under a live lease and a9 is new: a2, a3 go */
+    meanwhile yes = {f, 0, 1};
+    f->clk.t = 1200;
+    rows r = {0};
+    assert_int_equal(tf_store_clear_asking(f->s, &fa, "me", "--work alpha", clear_meanwhile, &yes,
+                                           collect, &r, &counted, &deleted), TF_OK);
+    assert_int_equal(yes.told, 3);
+    assert_int_equal(counted, 3);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'alpha'"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'alpha'"
+                                      " AND status = 'running'"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'alpha'"
+                                      " AND args_json = '{}' AND status = 'succeeded'"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE work = 'beta'"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count FROM clears"), 2);
+}
+
+/* While gc asks: "01" runs again, and a runner with a slow clock records "05" as old. */
+static int gc_meanwhile(int64_t n, void *user)
+{
+    meanwhile *m = user;
+    m->told = n;
+    tf_claim c = run_again(m->f, "w", "01", 6000);
+    assert_int_equal(finish(m->f->s, &c, TF_OUT_SUCCEEDED, "1", NULL, 0, 1), TF_OK);
+    make_call(m->f, "w", "05", 1500, TF_OUT_SUCCEEDED, "{}");
+    return m->answer;
+}
+
+/* Asked first, gc deletes those counted calls that are still old, no other. */
+static void store__gc_asking_deletes_what_was_counted(void **state)
+{
+    fx *f = *state;
+    make_call(f, "w", "01", 1000, TF_OUT_SUCCEEDED, "{}");
+    make_call(f, "w", "02", 2000, TF_OUT_FAILED, "{}");
+    make_call(f, "w", "03", 5000, TF_OUT_SUCCEEDED, "{}");
+    meanwhile yes = {f, 0, 1};
+    int64_t counted = -1, deleted = -1;
+    assert_int_equal(tf_store_gc_asking(f->s, 3000, gc_meanwhile, &yes, &counted, &deleted), TF_OK);
+    assert_int_equal(yes.told, 2);
+    assert_int_equal(counted, 2);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 3); /* 01 (fresh), 03, 05 */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE call_id NOT IN"
+                                      " (SELECT id FROM calls)"), 0);
+}
+
 static void store__gc_settled_only(void **state)
 {
     fx *f = *state;
@@ -1657,6 +1762,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__history_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_and_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(store__gc_settled_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__clear_asking_deletes_what_was_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__gc_asking_deletes_what_was_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(store__count_work_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(store__output_stored_with_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(store__data_version, setup, teardown),

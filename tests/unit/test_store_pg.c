@@ -609,6 +609,60 @@ static void store_pg__inspect_clear_retry_gc(void **state)
     assert_int_equal(int_on(f->uri, "SELECT count(*) FROM history"), 0);
 }
 
+/* One succeeded call of work w with key prefix p, through store s. */
+static void pg_call(tf_store *s, const char *w, const char *p)
+{
+    char k[65];
+    key_of(k, p);
+    tf_claim_req r = req_of(w, k, 30);
+    tf_claim c = claim_ok(s, &r);
+    tf_finish fin = finish_of(&c, TF_OUT_SUCCEEDED, "1");
+    assert_int_equal(tf_store_finish(s, &fin), TF_OK);
+    tf_claim_clear(&c);
+}
+
+/* What another session records while the question waits. */
+typedef struct pg_later {
+    fx *f;                  /* the fixture */
+    const char *prefix;     /* the key prefix of the new call (work w) */
+} pg_later;
+
+/* While the question waits, another session records a new call that matches too. */
+static int pg_meanwhile(int64_t n, void *user)
+{
+    pg_later *m = user;
+    tf_store *b = open_ok(m->f->uri);
+    pg_call(b, "w", m->prefix);
+    tf_store_close(b);
+    return n > 0;
+}
+
+/* Asked first, clear and gc delete the calls counted, not one recorded since. */
+static void store_pg__asking_deletes_what_was_counted(void **state)
+{
+    fx *f = *state;
+    NEED_SERVER(f);
+    pg_call(f->s, "w", "e1");
+    pg_call(f->s, "w", "e2");
+    tf_filter fw = {0};
+    fw.work = "w";
+    int64_t counted = 0, deleted = 0;
+    pg_later e9 = {f, "e9"}, e8 = {f, "e8"};
+    assert_int_equal(tf_store_clear_asking(f->s, &fw, "t", "--work w", pg_meanwhile, &e9, NULL,
+                                           NULL, &counted, &deleted), TF_OK);
+    assert_int_equal(counted, 2);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(int_on(f->uri, "SELECT count(*) FROM calls"), 1); /* e9 */
+    assert_int_equal(int_on(f->uri, "SELECT count FROM clears"), 2);
+    /* everything finished before 2100: e9 and e1 counted, e8 recorded after the count */
+    pg_call(f->s, "w", "e1");
+    assert_int_equal(tf_store_gc_asking(f->s, 4102444800.0, pg_meanwhile, &e8, &counted, &deleted),
+                     TF_OK);
+    assert_int_equal(counted, 2);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(int_on(f->uri, "SELECT count(*) FROM calls"), 1); /* e8 */
+}
+
 /* The change counter moves for other sessions' commits, not for ours. */
 static void store_pg__data_version_other_sessions(void **state)
 {
@@ -742,6 +796,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(store_pg__lease_on_server_clock_and_fence, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__deferred_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__inspect_clear_retry_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_pg__asking_deletes_what_was_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__data_version_other_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__lost_connection_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__race_one_run, setup_no_store, teardown),
