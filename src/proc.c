@@ -245,6 +245,9 @@ int tf_proc_kill_group(const tf_proc_id *self, const tf_proc_group *g, char *not
     if (pidfd < 0 && errno == ESRCH)
         return say(note, noted, "not signalled: the leader of process group %ld is gone, so the"
                    " group cannot be proven (the watchdog took it down with its scheduler)", pg);
+    if (pidfd < 0 && errno == ENOSYS)
+        return say(note, noted, "not signalled: this system has no pidfd_open, so process %ld"
+                   " cannot be held while it is checked", pg);
     long long now_start = 0;
     int rc = tf_proc_start_time(pg, &now_start);
     int sent = 0;
