@@ -463,7 +463,8 @@ typedef int (*tf_confirm_fn)(int64_t counted, void *user);
 /*
  * tf_calls_clear, asking first. The count fixes the selection: the calls
  * that matched then. What is deleted is those of them that still match f
- * when their batch runs - a call that began running under a live lease, or
+ * when their batch runs - a call that began running (running calls go only
+ * when f->status is "running"), or
  * whose status changed, is skipped - and never a call that was not counted
  * (one created or come to match since). *counted is what ask was told,
  * *deleted what was deleted (the audit row's count; fn is called for each);

@@ -4,7 +4,7 @@
  *
  * Owns: listing and counting calls by filter, finding one call by key
  * prefix, an attempt history, clearing (batches of short transactions
- * with one audit row, a live lease spared; asked first, only the calls
+ * with one audit row, running calls spared; asked first, only the calls
  * counted), retry of failed calls, gc of settled ones (the same rule),
  * and the reads that warm the in-memory view (each_succeeded,
  * row_estimate, previous_args). The CLI's ls/show/logs/clear/retry/gc and
@@ -577,7 +577,7 @@ static int audit_add(tf_store *s, int64_t audit_id, int64_t n);
 
 struct clear_run {
     const tf_filter *f;     /* the selection */
-    double now;             /* live leases are judged against this (fixed when counting) */
+    double now;             /* the clear's time (its audit row; fixed when counting) */
     int64_t below;          /* next batch: ids below this */
     const int64_t *pick;    /* deleting what was counted: this batch's ids (NULL: by below) */
     size_t npick;           /* their number */
@@ -592,6 +592,12 @@ struct clear_run {
  * match - delete exactly those (unless dry_run) and add them to the audit
  * row. *more is 1 when a listing by cr->below was full (there may be more).
  */
+/* 1 when a clear may delete running calls: only when it names them (--status running). */
+static int running_goes(const tf_filter *f)
+{
+    return f->status && strcmp(f->status, "running") == 0;
+}
+
 static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *user,
                        const char *selector, int dry_run, tf_row_fn fn, void *fn_user, int *more)
 {
@@ -614,7 +620,7 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
     rc = bind_filter(s, q, cr->f, prefix, key);
     int64_t listed = 0, lowest = cr->below;
     if (rc == TF_OK) {
-        q_double(s, q, 7, cr->now);
+        q_int64(s, q, 7, running_goes(cr->f));
         q_int64(s, q, 8, cr->below);
         q_int64(s, q, 9, rows);
         if (cr->pick)
@@ -657,7 +663,7 @@ static int clear_batch(tf_store *s, clear_run *cr, int64_t rows, const char *use
         }
         rc = bind_filter(s, q, cr->f, prefix, key);
         if (rc == TF_OK) {
-            q_double(s, q, 7, cr->now);
+            q_int64(s, q, 7, running_goes(cr->f));
             q_int64(s, q, 8, cr->below);
             q_int64(s, q, 9, lowest);
             q_text(s, q, 10, ids.data);
@@ -816,7 +822,7 @@ int tf_store_clear_asking(tf_store *s, const tf_filter *f, const char *user,
     int rc = clear_refused(s, f);
     if (rc != TF_OK)
         return rc;
-    /* the count, in read-only batches: it fixes the ids and the time live leases are judged at */
+    /* the count, in read-only batches: it fixes the ids */
     idlist seen = {NULL, 0, 0};
     clear_args a = {{f, 0, INT64_MAX, NULL, 0, &seen, 0, 0}, user, selector, 1, NULL, NULL,
                     NULL, 0};

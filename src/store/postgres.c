@@ -93,10 +93,8 @@ typedef struct pg {
     " AND ($4::text IS NULL OR args_sha256 = $4::text)" \
     " AND ($5::text IS NULL OR created_at >= $5::text) AND ($6::text IS NULL OR created_at < $6::text)"
 
-/* clear spares a call running under a live lease ($7 = now) unless the filter's status is 'running'. */
-#define CLEAR_GUARD \
-    " AND NOT (status = 'running' AND lease_until > $7::float8" \
-    " AND $2::text IS DISTINCT FROM 'running')"
+/* clear spares every running call unless $7 = 1 (the filter's status is 'running'; sqlite.c says why). */
+#define CLEAR_GUARD " AND (status <> 'running' OR $7::integer = 1)"
 
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \

@@ -71,9 +71,12 @@ typedef struct sq {
     " AND (?4 IS NULL OR args_sha256 = ?4)" \
     " AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)"
 
-/* clear spares a call running under a live lease (?7 = now) unless the filter's status is 'running'. */
-#define CLEAR_GUARD \
-    " AND NOT (status = 'running' AND lease_until > ?7 AND ?2 IS NOT 'running')"
+/*
+ * clear spares every running call unless ?7 = 1 (the filter's status is
+ * 'running'): its runner may be alive however its lease looks (stopped,
+ * or a clock stepped), and deleting its row would run the call twice.
+ */
+#define CLEAR_GUARD " AND (status <> 'running' OR ?7 = 1)"
 
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \

@@ -1094,6 +1094,28 @@ static void store__clear_and_audit(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM clears"), 4);
 }
 
+/*
+ * A running call whose lease ran out may still have a live runner (stopped,
+ * or its clock stepped): clear spares it, unless told --status running.
+ * Before, clear judged the lease by the wall clock and deleted it, so the
+ * call ran a second time beside its first execution.
+ */
+static void store__clear_spares_running_whatever_the_lease(void **state)
+{
+    fx *f = *state;
+    make_call(f, "beta", "b1", 1000, TF_OUT_INTERRUPTED, "R"); /* left running */
+    raw_exec(f->path, "UPDATE calls SET lease_until = 1, lease_boot_until = 1");
+    int64_t n = -1;
+    tf_filter fb = {.work = "beta"};
+    assert_int_equal(tf_store_clear(f->s, &fb, "me", "--work beta", 0, NULL, NULL, &n), TF_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls WHERE status = 'running'"), 1);
+    tf_filter fr = {.work = "beta", .status = "running"};
+    assert_int_equal(tf_store_clear(f->s, &fr, "me", "--status running", 0, NULL, NULL, &n), TF_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM calls"), 0);
+}
+
 /* Claim the call (work, key prefix) again at time t as a scheduler would: it runs again. */
 static tf_claim run_again(fx *f, const char *work, const char *prefix, double t)
 {
@@ -1761,6 +1783,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__list_find_history, setup, teardown),
         cmocka_unit_test_setup_teardown(store__history_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_and_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__clear_spares_running_whatever_the_lease, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(store__gc_settled_only, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_asking_deletes_what_was_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(store__gc_asking_deletes_what_was_counted, setup, teardown),
