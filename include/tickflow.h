@@ -151,7 +151,17 @@ int tf_db_is_server(const char *db);
  */
 char *tf_db_redact(const char *db);
 
-/* Close the database, free every work and flow. Accepts NULL. */
+/*
+ * Commit the app's deferred writes now. The end of an execution is queued
+ * and committed with the next claim, before the loop waits, or here (group
+ * commit); its "ran" event reaches the observer once it is committed (or
+ * "fenced-out" if the database refused it). A flow that reports on the
+ * tick so far (a metrics file) calls this first. TF_OK or a store error
+ * (the writes stay queued).
+ */
+int tf_app_flush(tf_app *app);
+
+/* Close the database (committing what is queued), free every work and flow. Accepts NULL. */
 void tf_app_close(tf_app *app);
 
 /* The last error message of this handle ("" if none); owned by the app. */
@@ -319,10 +329,12 @@ typedef struct tf_event {
     const char *work;       /* work name */
     const char *key;        /* args_sha256 hex */
     const char *args_json;  /* canonical argument set */
-    const char *what;       /* "ran", "cached", "started", "running", "waiting", "queued", "failed",
-                               "interrupted" (the scheduler was stopped), "retry", "would-run",
-                               "fenced-out" (a "ran" whose result was not recorded: another
-                               runner had taken the call over) */
+    const char *what;       /* "ran" (an execution succeeded and the database recorded it: sent
+                               once its end is committed, see tf_app_flush), "cached", "started",
+                               "running", "waiting", "queued", "failed", "interrupted" (the
+                               scheduler was stopped), "retry", "would-run", "fenced-out" (an
+                               execution succeeded but the database refused its result: another
+                               runner had taken the call over; it is never also a "ran") */
     const char *error;      /* reason for failed/retry, else NULL */
     double duration;        /* seconds, for ran/failed */
     int attempt;            /* attempt number of the execution, or 0 */

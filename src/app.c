@@ -136,6 +136,10 @@ void tf_app_close(tf_app *app)
     if (!app)
         return;
     tf_running_stop_all(app);
+    (void)tf_app_flush(app); /* the last ends, and the events they settle */
+    for (size_t i = 0; i < app->nheld; i++) /* never committed: never reported as ran */
+        free(app->held[i].args_json);
+    free(app->held);
     tf_reaper_stop(&app->reaper);
     free(app->running);
     tf_running_free_index(app);
@@ -299,25 +303,83 @@ int tf_app_flush_hits(tf_app *app)
     return TF_OK;
 }
 
-/*
- * Commit the store's deferred writes before a wait, so other processes see
- * our ends (and our executions' process groups) while we sit idle. A
- * failure stops the loop like any other store error.
- */
-/* A success of ours found fenced out at its commit: say so, as the database does. */
-static void report_fenced(const char *work, const char *key, void *user)
+int tf_app_hold_ran(tf_app *app, const tf_event *ev)
 {
-    tf_event ev = {
-        .work = work, .key = key, .what = "fenced-out",
-        .error = "another runner took this call over before our result was recorded: ours was not",
-    };
-    tf_app_emit_event(user, &ev);
+    if (app->nheld == app->capheld) {
+        size_t cap = app->capheld ? app->capheld * 2 : 16;
+        struct tf_held_ran *h = realloc(app->held, cap * sizeof *h);
+        if (!h)
+            return TF_ENOMEM;
+        app->held = h;
+        app->capheld = cap;
+    }
+    struct tf_held_ran *h = &app->held[app->nheld];
+    if (!ev->key || strlen(ev->key) != 64 || !(h->args_json = strdup(ev->args_json ? ev->args_json : "")))
+        return TF_ENOMEM;
+    h->work = ev->work;
+    memcpy(h->key, ev->key, 65);
+    h->duration = ev->duration;
+    h->attempt = ev->attempt;
+    app->nheld++;
+    return TF_OK;
 }
 
+/* The held event of (work, key), or -1. Commits come in queue order: the first one matches. */
+static long held_index(const tf_app *app, const char *work, const char *key)
+{
+    for (size_t i = 0; i < app->nheld; i++)
+        if (!strcmp(app->held[i].work, work) && !strcmp(app->held[i].key, key))
+            return (long)i;
+    return -1;
+}
+
+/* One committed deferred success: "ran" if recorded, else "fenced-out", as the database says. */
+static void settled(const char *work, const char *key, int recorded, void *user)
+{
+    tf_app *app = user;
+    long i = held_index(app, work, key);
+    struct tf_held_ran h = {0};
+    if (i >= 0) {
+        h = app->held[i];
+        memmove(&app->held[i], &app->held[i + 1], (app->nheld - (size_t)i - 1) * sizeof h);
+        app->nheld--;
+    }
+    if (recorded && i >= 0) {
+        tf_event ev = {
+            .work = h.work, .key = h.key, .args_json = h.args_json, .what = "ran",
+            .duration = h.duration, .attempt = h.attempt,
+        };
+        tf_app_emit_event(app, &ev);
+    } else if (!recorded) {
+        tf_event ev = {
+            .work = work, .key = key, .args_json = i >= 0 ? h.args_json : NULL,
+            .what = "fenced-out", .attempt = i >= 0 ? h.attempt : 0,
+            .error = "another runner took this call over before our result was recorded: ours was not",
+        };
+        tf_app_emit_event(app, &ev);
+    }
+    free(h.args_json);
+}
+
+void tf_app_settle(tf_app *app)
+{
+    if (app->settling)
+        return;
+    app->settling = 1;
+    tf_store_take_settled(app->store, settled, app);
+    app->settling = 0;
+}
+
+/*
+ * Commit the store's deferred writes before a wait, so other processes see
+ * our ends (and our executions' process groups) while we sit idle, and
+ * emit what they settled. A failure stops the loop like any other store
+ * error.
+ */
 int tf_app_flush(tf_app *app)
 {
     int rc = tf_store_flush(app->store);
-    tf_store_take_lost_calls(app->store, report_fenced, app);
+    tf_app_settle(app);
     return rc == TF_OK ? TF_OK : tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
 }
 

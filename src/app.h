@@ -72,6 +72,15 @@ typedef struct tf_flow {
 } tf_flow;
 
 /* One execution this process started and has not finished yet. */
+/* A "ran" event waiting for its success to be committed (tf_app_hold_ran). */
+struct tf_held_ran {
+    const char *work;       /* the work's name (lives as long as the app) */
+    char key[65];           /* args_sha256 */
+    char *args_json;        /* canonical args, owned */
+    double duration;        /* seconds */
+    int attempt;            /* attempt number */
+};
+
 /* tf_running.slot of an execution that is not in app->running. */
 #define TF_UNLISTED ((size_t)-1)
 
@@ -162,6 +171,10 @@ struct tf_app {
     int tick_busy;          /* something ran, started, waited or is running this tick */
     uint64_t failed;        /* calls that ended failed in this loop run */
     int fatal;              /* a database/system error in a flow's tf_run: the loop stops with it */
+    struct tf_held_ran *held; /* "ran" events held until their success is committed (tf_app_settle) */
+    size_t nheld;           /* count */
+    size_t capheld;         /* allocated */
+    int settling;           /* inside tf_app_settle (an observer's flush must not re-enter it) */
     cJSON **tick_results;   /* results owned by the current tick */
     size_t ntick_results;   /* count */
     size_t cap_tick_results;/* allocated */
@@ -179,7 +192,6 @@ double tf_app_cache_now(const tf_app *app);
 /* Seconds on CLOCK_MONOTONIC: the steady clock of timeouts, durations, renewals and tick intervals. */
 double tf_app_steady(void);
 int tf_app_fail(tf_app *app, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int tf_app_flush(tf_app *app);
 /* Add the hits counted in memory to the store (one transaction; nothing to add: no write). */
 int tf_app_flush_hits(tf_app *app);
 void tf_app_emit_stale(tf_app *app, const tf_work *w, const char *key, const char *args_json,
@@ -190,6 +202,21 @@ void tf_app_free_tick_results(tf_app *app);
 void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *args_json,
                  const char *what, const char *error, double duration, int attempt,
                  const char *prev_args, const char *log_path);
+/*
+ * An execution of ours succeeded and its end is queued (group commit): hold
+ * its "ran" event until the end is committed, so observers and hooks hear
+ * of a success only once the database has it, and of a fenced-out one only
+ * as "fenced-out". ev's strings are copied. TF_OK, or TF_ENOMEM (the caller
+ * then emits at once).
+ */
+int tf_app_hold_ran(tf_app *app, const tf_event *ev);
+/*
+ * Emit what the store committed since the last call: each held "ran" once
+ * its success is recorded, a "fenced-out" for one that was refused. Called
+ * after every store write that may commit the queue (claims, flushes).
+ */
+void tf_app_settle(tf_app *app);
+
 /* Give ev to every tap, then to the program's observer. */
 void tf_app_emit_event(tf_app *app, const tf_event *ev);
 /* Give ev to the program's observer only (what a tap reports about its own work). */

@@ -120,6 +120,7 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
     if (rc == TF_ESTOPPED || app->stop) {
         tf_running_stop_all(app);
         tf_store_flush(app->store); /* best effort: an unrecorded end runs again */
+        tf_app_settle(app);
         return tf_app_fail(app, TF_ESTOPPED, "stopped");
     }
     /* A normal end waits for what it started, so nothing runs unsupervised. */

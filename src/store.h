@@ -162,7 +162,7 @@ typedef struct tf_finish {
     int output_truncated;   /* 1: output holds only the latest TF_OUTPUT_MAX of them */
     int output_captured;    /* 1: a command whose output was captured (output_total recorded, 0 too) */
     const char *work;       /* deferred ends: the call's work and key, named when its success is */
-    const char *key;        /*   found fenced out (tf_store_take_lost_calls); may be NULL */
+    const char *key;        /*   committed (tf_store_take_settled); may be NULL */
 } tf_finish;
 
 /*
@@ -199,12 +199,13 @@ size_t tf_store_pending(const tf_store *s);
 /* Queued successes found fenced out at their commit since the last call (then 0). */
 int64_t tf_store_take_lost(tf_store *s);
 /*
- * The same fenced-out successes by name: fn(work, key, user) once for each
- * committed since the last call (its work and key were given in tf_finish),
- * then forgotten. The strings live only during the call.
+ * The deferred successes committed since the last call, by name:
+ * fn(work, key, recorded, user) once for each whose work and key were given
+ * in tf_finish, in commit order; recorded is 0 for one found fenced out
+ * (not recorded). Then forgotten. The strings live only during the call.
  */
-typedef void (*tf_lost_fn)(const char *work, const char *key, void *user);
-void tf_store_take_lost_calls(tf_store *s, tf_lost_fn fn, void *user);
+typedef void (*tf_settled_fn)(const char *work, const char *key, int recorded, void *user);
+void tf_store_take_settled(tf_store *s, tf_settled_fn fn, void *user);
 
 /*
  * Cheap change detector: PRAGMA data_version. It changes when another

@@ -313,10 +313,15 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
     r->pgid = 0;
     r->duration = f.duration;
     /* Committed with the next write (group commit, store.h); a fence lost by
-       then is noted on the attempt and empties the memo at the next tick. */
+       then is noted on the attempt and empties the memo at the next tick.
+       Observers hear "ran" once it is committed (tf_app_settle). */
+    tf_event ran = {.work = w->name, .key = r->key, .args_json = r->args_json, .what = "ran",
+                    .duration = f.duration, .attempt = r->attempt};
+    int held = ok && (app->on_event || app->ntaps) && tf_app_hold_ran(app, &ran) == TF_OK;
     int rc = tf_store_finish_later(app->store, &f);
     if (rc != TF_OK)
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
+    tf_app_settle(app); /* a full queue commits on its own */
     if (app->until_idle && !w->opts.cache_calls
         && tf_memo_put(ok ? &app->once_ok : &app->once_failed, w->index, r->key,
                        ok ? res->result_json : f.error) != 0)
@@ -333,8 +338,10 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         r->error = strdup(f.error);
     }
     /* a failed refresh says that its last good result is still served (stale) */
-    emit_end(app, w, r->key, r->args_json, ok, interrupted, r->error, f.duration, r->attempt, NULL,
-             !ok && !interrupted && r->failures + 1 > w->opts.retries, !ok && r->stale_json);
+    if (!held)
+        emit_end(app, w, r->key, r->args_json, ok, interrupted, r->error, f.duration, r->attempt,
+                 NULL, !ok && !interrupted && r->failures + 1 > w->opts.retries,
+                 !ok && r->stale_json);
     return TF_OK;
 }
 
@@ -369,6 +376,7 @@ int tf_running_step_all(tf_app *app, int *finished)
         if (frc == TF_OK && outcome_kept_elsewhere(r))
             remove_running(app, r);
     }
+    tf_app_settle(app); /* what renewals committed meanwhile */
     return rc;
 }
 
@@ -663,6 +671,7 @@ static int wait_blocking(tf_app *app, tf_running *r)
            write (the next claim, or the loop's end) */
         if (now >= flush_at && tf_store_pending(app->store) && tf_store_flush(app->store) != TF_OK)
             flush_at = now + 1.0;
+        tf_app_settle(app);
         tf_reaper_check(&app->reaper);
         if (app->stop && !stopping) {
             tf_exec_terminate(r->exec, now);
@@ -1056,6 +1065,7 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
     tf_claim c;
     memset(&c, 0, sizeof c);
     rc = app->dry_run ? tf_store_peek(app->store, &req, &c) : tf_store_claim(app->store, &req, &c);
+    tf_app_settle(app); /* the claim committed the earlier ends with it */
     if (rc != TF_OK) {
         tf_claim_clear(&c);
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));

@@ -135,8 +135,9 @@ struct tf_store {
     int64_t pend_lost;              /* successes among them found fenced out in this transaction */
     int64_t lost;                   /* deferred successes found fenced out, not yet taken */
     int readonly;                   /* tf_store_open_readonly: never create, migrate or write */
-    char **lost_who;                /* "work\0key" of committed fenced-out successes (owned) */
-    size_t nlost_who;               /* count */
+    char **settled_who;             /* "work\0key" of committed deferred successes (owned) */
+    unsigned char *settled_lost;    /* for each: 1 if it was found fenced out (not recorded) */
+    size_t nsettled;                /* count */
     char err[1024];                 /* last error message, "" if none */
 };
 

@@ -117,22 +117,34 @@ int tf_store_begin(tf_store *s, const char *what)
     return rc;
 }
 
+/*
+ * A deferred success just committed: remember its name and whether it was
+ * recorded, for tf_store_take_settled. Out of memory only loses the name
+ * (the lost count holds).
+ */
+static void note_settled(tf_store *s, tf_pending_op *op)
+{
+    if (op->is_start || !op->who || op->f.outcome != TF_OUT_SUCCEEDED)
+        return;
+    char **v = realloc(s->settled_who, (s->nsettled + 1) * sizeof *v);
+    if (v)
+        s->settled_who = v;
+    unsigned char *l = v ? realloc(s->settled_lost, s->nsettled + 1) : NULL;
+    if (!l)
+        return;
+    s->settled_lost = l;
+    s->settled_who[s->nsettled] = op->who;
+    s->settled_lost[s->nsettled++] = op->lost != 0;
+    op->who = NULL;
+}
+
 int tf_store_commit(tf_store *s, const char *what)
 {
     int rc = s->eng->commit(s, what);
     if (rc == TF_OK && s->pend_in_txn) {
         s->lost += s->pend_lost;
-        for (size_t i = 0; i < s->npend; i++) {
-            tf_pending_op *op = &s->pend[i];
-            if (!op->lost || !op->who)
-                continue;
-            char **v = realloc(s->lost_who, (s->nlost_who + 1) * sizeof *v);
-            if (!v)
-                break; /* only a name in a report is lost: the count above holds */
-            s->lost_who = v;
-            s->lost_who[s->nlost_who++] = op->who;
-            op->who = NULL;
-        }
+        for (size_t i = 0; i < s->npend; i++)
+            note_settled(s, &s->pend[i]);
         drop_pending(s);
     }
     s->pend_in_txn = 0;
@@ -217,7 +229,7 @@ void tf_store_close(tf_store *s)
         tf_store_flush(s); /* best effort: an unrecorded end only means the call runs again */
     drop_pending(s);
     free(s->pend);
-    tf_store_take_lost_calls(s, NULL, NULL);
+    tf_store_take_settled(s, NULL, NULL);
     s->eng->close(s);
     free(s->target);
     free(s->path);
@@ -1245,19 +1257,24 @@ size_t tf_store_pending(const tf_store *s)
     return s ? s->npend : 0;
 }
 
-void tf_store_take_lost_calls(tf_store *s, tf_lost_fn fn, void *user)
+void tf_store_take_settled(tf_store *s, tf_settled_fn fn, void *user)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nlost_who; i++) {
-        const char *w = s->lost_who[i];
+    /* taken first: fn may make the store commit again, which appends anew */
+    char **who = s->settled_who;
+    unsigned char *lost = s->settled_lost;
+    size_t n = s->nsettled;
+    s->settled_who = NULL;
+    s->settled_lost = NULL;
+    s->nsettled = 0;
+    for (size_t i = 0; i < n; i++) {
         if (fn)
-            fn(w, w + strlen(w) + 1, user);
-        free(s->lost_who[i]);
+            fn(who[i], who[i] + strlen(who[i]) + 1, !lost[i], user);
+        free(who[i]);
     }
-    free(s->lost_who);
-    s->lost_who = NULL;
-    s->nlost_who = 0;
+    free(who);
+    free(lost);
 }
 
 int64_t tf_store_take_lost(tf_store *s)
