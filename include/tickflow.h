@@ -343,6 +343,7 @@ typedef struct tf_event {
     int stale;              /* 1: the call was answered with its last good result (tf_call.stale) */
     int final;              /* "failed" at the end of an execution: 1 when no retry is due
                                (retries exhausted), so the call stays failed until retried */
+    const char *version;    /* the work's version ("" none), or NULL when not known */
 } tf_event;
 typedef void (*tf_event_fn)(const tf_event *ev, void *user);
 void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user);
@@ -426,6 +427,7 @@ typedef struct tf_filter {
     const char *before;     /* created_at < this ISO text */
     int all;                /* 1: every row (clear --all) */
     int limit;              /* list: at most this many rows (0 = no limit) */
+    const char *version;    /* exact work version ("" = none), or NULL: any */
 } tf_filter;
 
 typedef int (*tf_row_fn)(const tf_call_row *row, void *user);      /* non-zero stops */
@@ -447,9 +449,36 @@ int tf_calls_count_max(tf_app *app, const tf_filter *f, int64_t max, int64_t *co
 /*
  * The one call whose key starts with prefix (hex, at least 4 digits):
  * TF_ENOTFOUND, or TF_EAMBIGUOUS when several match (the message lists
- * them) - a prefix is never guessed.
+ * them in the form of tf_call_ref) - a prefix is never guessed.
+ * tf_calls_find_in(app, NULL, NULL, prefix, fn, user).
  */
 int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user);
+
+/*
+ * The same among the calls of work (NULL: any work) and version (NULL: any
+ * version; "" : the calls of no version). A call is (work, version, key):
+ * two works called with the same arguments share the key, and only work
+ * and version tell their calls apart.
+ */
+int tf_calls_find_in(tf_app *app, const char *work, const char *version, const char *prefix,
+                     tf_row_fn fn, void *user);
+
+/* Hex digits of the key in the printed form of a call, and a buffer that holds any such form. */
+#define TF_REF_HEX 12
+#define TF_REF_MAX 512
+
+/*
+ * The printed form of a call that names it unambiguously, which the
+ * tickflow commands accept back where they take a key:
+ * "work/abcdef012345", or "work@version/abcdef012345" for a work with a
+ * version (the first TF_REF_HEX digits of key). Work names never hold '@'
+ * or '/'; a version may, so a form is read as: work up to the first '@' or
+ * '/', the key after the last '/', the version in between.
+ * Written into out (size bytes, terminated): TF_OK, or TF_EINPUT when it
+ * does not fit (a version of hundreds of bytes; out is then cut, ending
+ * in "...") or an argument is NULL.
+ */
+int tf_call_ref(const char *work, const char *version, const char *key, char *out, size_t size);
 
 /* The execution attempts of one call, oldest first. */
 int tf_calls_history(tf_app *app, int64_t call_id, tf_hist_fn fn, void *user);

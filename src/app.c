@@ -137,8 +137,10 @@ void tf_app_close(tf_app *app)
         return;
     tf_running_stop_all(app);
     (void)tf_app_flush(app); /* the last ends, and the events they settle */
-    for (size_t i = 0; i < app->nheld; i++) /* never committed: never reported as ran */
+    for (size_t i = 0; i < app->nheld; i++) { /* never committed: never reported as ran */
         free(app->held[i].args_json);
+        free(app->held[i].version);
+    }
     free(app->held);
     tf_reaper_stop(&app->reaper);
     free(app->running);
@@ -226,6 +228,7 @@ static void emit(tf_app *app, const tf_work *w, const char *key, const char *arg
         .work = w->name, .key = key, .args_json = args_json, .what = what,
         .error = error, .duration = duration, .attempt = attempt,
         .prev_args_json = prev_args, .log_path = log_path, .stale = stale,
+        .version = w->version ? w->version : "",
     };
     tf_app_emit_event(app, &ev);
 }
@@ -316,6 +319,10 @@ int tf_app_hold_ran(tf_app *app, const tf_event *ev)
     struct tf_held_ran *h = &app->held[app->nheld];
     if (!ev->key || strlen(ev->key) != 64 || !(h->args_json = strdup(ev->args_json ? ev->args_json : "")))
         return TF_ENOMEM;
+    if (!(h->version = strdup(ev->version ? ev->version : ""))) {
+        free(h->args_json);
+        return TF_ENOMEM;
+    }
     h->work = ev->work;
     memcpy(h->key, ev->key, 65);
     h->duration = ev->duration;
@@ -347,18 +354,21 @@ static void settled(const char *work, const char *key, int recorded, void *user)
     if (recorded && i >= 0) {
         tf_event ev = {
             .work = h.work, .key = h.key, .args_json = h.args_json, .what = "ran",
-            .duration = h.duration, .attempt = h.attempt,
+            .duration = h.duration, .attempt = h.attempt, .version = h.version,
         };
         tf_app_emit_event(app, &ev);
     } else if (!recorded) {
+        const tf_work *w = i >= 0 ? NULL : tf_work_find(app, work); /* gone after a reload: unknown */
         tf_event ev = {
             .work = work, .key = key, .args_json = i >= 0 ? h.args_json : NULL,
             .what = "fenced-out", .attempt = i >= 0 ? h.attempt : 0,
+            .version = i >= 0 ? h.version : w ? (w->version ? w->version : "") : NULL,
             .error = "another runner took this call over before our result was recorded: ours was not",
         };
         tf_app_emit_event(app, &ev);
     }
     free(h.args_json);
+    free(h.version);
 }
 
 void tf_app_settle(tf_app *app)

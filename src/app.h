@@ -77,6 +77,7 @@ struct tf_held_ran {
     const char *work;       /* the work's name (lives as long as the app) */
     char key[65];           /* args_sha256 */
     char *args_json;        /* canonical args, owned */
+    char *version;          /* the work's version when it ran ("" none), owned */
     double duration;        /* seconds */
     int attempt;            /* attempt number */
 };

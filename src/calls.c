@@ -10,6 +10,7 @@
  * for our own commits, so the next tick would otherwise still answer a
  * cleared call from memory instead of running it again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,12 +71,35 @@ int tf_calls_count(tf_app *app, const tf_filter *f, int64_t *count)
     return tf_calls_count_max(app, f, 0, count);
 }
 
-int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user)
+int tf_calls_find_in(tf_app *app, const char *work, const char *version, const char *prefix,
+                     tf_row_fn fn, void *user)
 {
     int rc = ready(app);
     if (rc != TF_OK)
         return rc;
-    return relay(app, tf_store_find(app->store, prefix, fn, user));
+    return relay(app, tf_store_find(app->store, work, version, prefix, fn, user));
+}
+
+int tf_calls_find(tf_app *app, const char *prefix, tf_row_fn fn, void *user)
+{
+    return tf_calls_find_in(app, NULL, NULL, prefix, fn, user);
+}
+
+int tf_call_ref(const char *work, const char *version, const char *key, char *out, size_t size)
+{
+    if (!out || !size)
+        return TF_EINPUT;
+    out[0] = '\0';
+    if (!work || !key)
+        return TF_EINPUT;
+    int has_version = version && *version;
+    int n = snprintf(out, size, "%s%s%s/%.*s", work, has_version ? "@" : "",
+                     has_version ? version : "", TF_REF_HEX, key);
+    if (n >= 0 && (size_t)n < size)
+        return TF_OK;
+    if (n >= 0 && size >= 4)
+        memcpy(out + size - 4, "...", 4);
+    return TF_EINPUT;
 }
 
 int tf_calls_history(tf_app *app, int64_t call_id, tf_hist_fn fn, void *user)

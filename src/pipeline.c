@@ -1303,7 +1303,7 @@ static void pipeline_tap(const tf_event *ev, void *user)
     snprintf(msg, sizeof msg, "%s hook '%s': %s", ok ? "on_success" : "on_failure", argv[0], why);
     tf_event report = {
         .work = ev->work, .key = ev->key, .args_json = ev->args_json, .what = "hook-failed",
-        .error = msg, .attempt = ev->attempt, .log_path = ev->log_path,
+        .error = msg, .attempt = ev->attempt, .log_path = ev->log_path, .version = ev->version,
     };
     tf_app_report(p->app, &report);
 }

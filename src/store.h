@@ -221,8 +221,13 @@ int tf_store_list(tf_store *s, const tf_filter *f, tf_row_fn fn, void *user);
 /* How many rows match f, counting at most max of them (max <= 0: all; f->limit ignored). */
 int tf_store_count(tf_store *s, const tf_filter *f, int64_t max, int64_t *count);
 
-/* The one row whose key starts with prefix: TF_ENOTFOUND, or TF_EAMBIGUOUS (message lists candidates). */
-int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user);
+/*
+ * The one row of work (NULL: any) and version (NULL: any, "": none) whose
+ * key starts with prefix: TF_ENOTFOUND, or TF_EAMBIGUOUS (the message lists
+ * the candidates in the form of tf_call_ref).
+ */
+int tf_store_find(tf_store *s, const char *work, const char *version, const char *prefix,
+                  tf_row_fn fn, void *user);
 
 /* Attempts of one call, oldest first. */
 int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user);

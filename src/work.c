@@ -277,7 +277,7 @@ static void emit_end(tf_app *app, const tf_work *w, const char *key, const char 
         .work = w->name, .key = key, .args_json = args_json,
         .what = ok ? "ran" : interrupted ? "interrupted" : "failed",
         .error = error, .duration = duration, .attempt = attempt, .log_path = log_path,
-        .final = !ok && final, .stale = stale,
+        .final = !ok && final, .stale = stale, .version = w->version ? w->version : "",
     };
     tf_app_emit_event(app, &ev);
 }
@@ -316,7 +316,8 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
        then is noted on the attempt and empties the memo at the next tick.
        Observers hear "ran" once it is committed (tf_app_settle). */
     tf_event ran = {.work = w->name, .key = r->key, .args_json = r->args_json, .what = "ran",
-                    .duration = f.duration, .attempt = r->attempt};
+                    .duration = f.duration, .attempt = r->attempt,
+                    .version = w->version ? w->version : ""};
     int held = ok && (app->on_event || app->ntaps) && tf_app_hold_ran(app, &ran) == TF_OK;
     int rc = tf_store_finish_later(app->store, &f);
     if (rc != TF_OK)

@@ -41,8 +41,16 @@ enum {
     ST_AUDIT, ST_AUDIT_ADD, ST_RETRY, ST_GC_LIST, ST_GC, ST_PREV_ARGS, ST_EACH_SUCCEEDED, ST_EACH_SUCCEEDED_SCAN,
     ST_ROW_ESTIMATE, ST_COUNT_WORK, ST_COUNT_ROWS, ST_HITS_ADD, ST_STATS_HITS, ST_STATS_EXECS,
     ST_TOTALS_CALLS, ST_TOTALS_RUNS, ST_TOTALS_LAST, ST_EXECUTIONS,
+    ST_FIND_WORK,       /* ST_FIND among one work's calls (through the key index) */
     ST_COUNT
 };
+
+/*
+ * A tf_filter in a statement (FILTER_SQL of each engine) takes ?1..?6 and
+ * ?TF_FILTER_VERSION_P (its version); ?7..?15 are the statement's own.
+ * An engine must accept parameters a statement leaves unused.
+ */
+#define TF_FILTER_VERSION_P 16
 
 /*
  * Long writes of ours (clear, gc, retry of many rows) are cut into batches,

@@ -3,7 +3,9 @@
  * once for every engine (store.h; the engine seam is store/engine.h).
  *
  * Owns: listing and counting calls by filter, finding one call by key
- * prefix, an attempt history, clearing (batches of short transactions
+ * prefix (among one work's and version's calls when given: a call is
+ * (work, version, key), and two works called alike share the key), an
+ * attempt history, clearing (batches of short transactions
  * with one audit row, running calls spared; asked first, only the calls
  * counted), retry of failed calls, gc of settled ones (the same rule),
  * and the reads that warm the in-memory view (each_succeeded,
@@ -124,7 +126,7 @@ static int norm_hex(tf_store *s, const char *in, char out[65], const char *what)
     return TF_OK;
 }
 
-/* Bind a filter to ?1..?6 (prefix/key normalized into the caller's buffers). */
+/* Bind a filter to ?1..?6 and ?TF_FILTER_VERSION_P (prefix/key normalized into the caller's buffers). */
 static int bind_filter(tf_store *s, tf_q *q, const tf_filter *f, char prefix[65], char key[65])
 {
     int rc = TF_OK;
@@ -138,6 +140,7 @@ static int bind_filter(tf_store *s, tf_q *q, const tf_filter *f, char prefix[65]
     q_text(s, q, 4, f->args_sha256 ? key : NULL);
     q_text(s, q, 5, f->since);
     q_text(s, q, 6, f->before);
+    q_text(s, q, TF_FILTER_VERSION_P, f->version);
     return TF_OK;
 }
 
@@ -179,8 +182,8 @@ static int tf_store_count_once(tf_store *s, const tf_filter *f, int64_t max, int
     return step_int64(s, q, "count calls", count);
 }
 
-/* The message for a prefix that matched n > 1 calls (the first 5 in cand). */
-static void set_ambiguous(tf_store *s, const char *p, int n, char cand[5][300])
+/* The message for a prefix that matched n > 1 calls (the first 5 in cand, as tf_call_ref). */
+static void set_ambiguous(tf_store *s, const char *p, int n, char cand[5][TF_REF_MAX])
 {
     char msg[sizeof s->err];
     size_t len = 0;
@@ -196,7 +199,22 @@ static void set_ambiguous(tf_store *s, const char *p, int n, char cand[5][300])
     tf_store_set_err(s, "%s", msg);
 }
 
-int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
+/* "no call [of work 'W'] [with version 'V' | with no version] has a key starting with 'P'" */
+static void set_not_found(tf_store *s, const char *work, const char *version, const char *p)
+{
+    char of[300] = "";
+    if (work)
+        snprintf(of, sizeof of, " of work '%.128s'", work);
+    char with[200] = "";
+    if (version && *version)
+        snprintf(with, sizeof with, " with version '%.100s'", version);
+    else if (version)
+        snprintf(with, sizeof with, " with no version");
+    tf_store_set_err(s, "no call%s%s has a key starting with '%s'", of, with, p);
+}
+
+int tf_store_find(tf_store *s, const char *work, const char *version, const char *prefix,
+                  tf_row_fn fn, void *user)
 {
     if (!tf_store_is_open(s))
         return TF_ESTATE;
@@ -209,11 +227,14 @@ int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
     int rc = norm_hex(s, prefix, p, "key prefix");
     if (rc != TF_OK)
         return rc;
-    tf_q *q = q_get(s, ST_FIND, &rc);
+    tf_q *q = q_get(s, work ? ST_FIND_WORK : ST_FIND, &rc);
     if (!q)
         return rc;
     q_text(s, q, 1, p);
-    char cand[5][300];
+    q_text(s, q, 2, version);
+    if (work)
+        q_text(s, q, 3, work);
+    char cand[5][TF_REF_MAX];
     int n = 0;
     for (;;) {
         int src = q_step(s, q, "find a call");
@@ -225,14 +246,13 @@ int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
         }
         if (n < 5) {
             const char *w = q_col_text(s, q, CC_WORK), *k = q_col_text(s, q, CC_SHA);
-            int m = snprintf(cand[n], sizeof cand[n], "%s %.12s", w ? w : "", k ? k : "");
-            if (m < 0 || (size_t)m >= sizeof cand[n])
-                memcpy(cand[n] + sizeof cand[n] - 4, "...", 4);
+            tf_call_ref(w ? w : "", q_col_text(s, q, CC_VERSION), k ? k : "", cand[n],
+                        sizeof cand[n]); /* a cut form ends in "..." */
         }
         n++;
     }
     if (rc == TF_OK && n == 0) {
-        tf_store_set_err(s, "no call has a key starting with '%s'", p);
+        set_not_found(s, work, version, p);
         rc = TF_ENOTFOUND;
     } else if (rc == TF_OK && n > 1) {
         set_ambiguous(s, p, n, cand);
@@ -246,7 +266,7 @@ int tf_store_find(tf_store *s, const char *prefix, tf_row_fn fn, void *user)
             row_from_q(s, q, &r);
             fn(&r, user);
         } else if (src == Q_DONE) {
-            tf_store_set_err(s, "no call has a key starting with '%s'", p);
+            set_not_found(s, work, version, p);
             rc = TF_ENOTFOUND;
         } else {
             rc = src;
@@ -485,7 +505,7 @@ int tf_store_executions(tf_store *s, const char *since, tf_execution_fn fn, void
 static int filter_empty(const tf_filter *f)
 {
     return !f->work && !f->status && !f->key_prefix && !f->args_sha256 &&
-           !f->since && !f->before;
+           !f->since && !f->before && !f->version;
 }
 
 /*

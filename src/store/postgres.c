@@ -43,7 +43,7 @@
 #include "schema.h"
 
 /* Parameters a statement may take ($1..$PQ_MAXP). */
-#define PQ_MAXP 12
+#define PQ_MAXP 16
 
 /* A prepared statement of this connection and its bindings. */
 struct tf_q {
@@ -86,12 +86,14 @@ typedef struct pg {
 /* 1 where the condition holds, else 0, summed (SQLite sums booleans itself). */
 #define COUNT_IF(c) "coalesce(sum((" c ")::int), 0)"
 
-/* A tf_filter as SQL: $1 work, $2 status, $3 key prefix, $4 key, $5 since, $6 before. */
+/* A tf_filter as SQL: $1 work, $2 status, $3 key prefix, $4 key, $5 since, $6 before,
+   $16 version (TF_FILTER_VERSION_P; the parameters a statement leaves unused are typed text). */
 #define FILTER_SQL \
     "($1::text IS NULL OR work = $1::text) AND ($2::text IS NULL OR status = $2::text)" \
     " AND ($3::text IS NULL OR substr(args_sha256, 1, length($3::text)) = $3::text)" \
     " AND ($4::text IS NULL OR args_sha256 = $4::text)" \
-    " AND ($5::text IS NULL OR created_at >= $5::text) AND ($6::text IS NULL OR created_at < $6::text)"
+    " AND ($5::text IS NULL OR created_at >= $5::text) AND ($6::text IS NULL OR created_at < $6::text)" \
+    " AND ($16::text IS NULL OR version = $16::text)"
 
 /* clear spares every running call unless $7 = 1 (the filter's status is 'running'; sqlite.c says why). */
 #define CLEAR_GUARD " AND (status <> 'running' OR $7::integer = 1)"
@@ -184,10 +186,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LIST_UNSETTLED] =
         "SELECT " CALL_COLS " FROM calls WHERE status = $2::text AND status <> 'succeeded' AND "
         FILTER_SQL " ORDER BY id DESC" LIMIT_OF("$7"),
+    /* $1 key prefix, $2 version or NULL (any); ST_FIND_WORK: $3 work */
     [ST_FIND] =
         "SELECT " CALL_COLS " FROM calls"
         " WHERE substr(args_sha256, 1, length($1::text)) = $1::text"
-        " ORDER BY id DESC LIMIT 6",
+        " AND ($2::text IS NULL OR version = $2::text) ORDER BY id DESC LIMIT 6",
+    [ST_FIND_WORK] =
+        "SELECT " CALL_COLS " FROM calls"
+        " WHERE work = $3::text AND ($2::text IS NULL OR version = $2::text)"
+        " AND substr(args_sha256, 1, length($1::text)) = $1::text ORDER BY id DESC LIMIT 6",
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
@@ -423,15 +430,22 @@ static int run_text(tf_store *s, const char *sql, const char *what, PGresult **o
 
 /* ---- statements ---------------------------------------------------------- */
 
-/* The highest $N in sql. */
-static int count_params(const char *sql)
+/*
+ * The highest $N in sql; used[N - 1] = 1 for each $N it names (N <= PQ_MAXP).
+ * FILTER_SQL's version is $16 whatever a statement's own parameters are, so
+ * a statement may leave numbers unused (engine.h).
+ */
+static int count_params(const char *sql, char used[PQ_MAXP])
 {
     int max = 0;
+    memset(used, 0, PQ_MAXP);
     for (const char *p = sql; *p; p++)
         if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
             int n = (int)strtol(p + 1, NULL, 10);
             if (n > max)
                 max = n;
+            if (n >= 1 && n <= PQ_MAXP)
+                used[n - 1] = 1;
         }
     return max;
 }
@@ -452,9 +466,15 @@ static tf_q *pq_prepare(tf_store *s, int id, int *rc)
     char name[16];
     snprintf(name, sizeof name, "tf%d", id);
     q->id = id;
-    q->nparams = count_params(stmt_sql[id]);
+    char used[PQ_MAXP];
+    q->nparams = count_params(stmt_sql[id], used);
     q->row = -1;
-    PGresult *res = PQprepare(e->conn, name, stmt_sql[id], 0, NULL);
+    /* a number the text never names has no type to infer: say text (it is sent as NULL) */
+    Oid types[PQ_MAXP] = {0};
+    for (int i = 0; i < q->nparams && i < PQ_MAXP; i++)
+        if (!used[i])
+            types[i] = 25; /* TEXTOID */
+    PGresult *res = PQprepare(e->conn, name, stmt_sql[id], q->nparams, types);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         *rc = pg_err(s, res, "prepare a statement");
         PQclear(res);

@@ -64,12 +64,14 @@ typedef struct sq {
 /* ISO-8601 text as epoch seconds (REAL), NULL stays NULL. */
 #define EPOCH_OF(x) "((julianday(" x ") - 2440587.5) * 86400.0)"
 
-/* A tf_filter as SQL: ?1 work, ?2 status, ?3 key prefix, ?4 key, ?5 since, ?6 before. */
+/* A tf_filter as SQL: ?1 work, ?2 status, ?3 key prefix, ?4 key, ?5 since, ?6 before,
+   ?16 version (TF_FILTER_VERSION_P). */
 #define FILTER_SQL \
     "(?1 IS NULL OR work = ?1) AND (?2 IS NULL OR status = ?2)" \
     " AND (?3 IS NULL OR substr(args_sha256, 1, length(?3)) = ?3)" \
     " AND (?4 IS NULL OR args_sha256 = ?4)" \
-    " AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)"
+    " AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)" \
+    " AND (?16 IS NULL OR version = ?16)"
 
 /*
  * clear spares every running call unless ?7 = 1 (the filter's status is
@@ -156,9 +158,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LIST_UNSETTLED] =
         "SELECT " CALL_COLS " FROM calls WHERE status = ?2 AND status <> 'succeeded' AND "
         FILTER_SQL " ORDER BY id DESC LIMIT ?7",
+    /* ?1 key prefix, ?2 version or NULL (any); ST_FIND_WORK: ?3 work */
     [ST_FIND] =
         "SELECT " CALL_COLS " FROM calls WHERE substr(args_sha256, 1, length(?1)) = ?1"
-        " ORDER BY id DESC LIMIT 6",
+        " AND (?2 IS NULL OR version = ?2) ORDER BY id DESC LIMIT 6",
+    [ST_FIND_WORK] =
+        "SELECT " CALL_COLS " FROM calls WHERE work = ?3 AND (?2 IS NULL OR version = ?2)"
+        " AND substr(args_sha256, 1, length(?1)) = ?1 ORDER BY id DESC LIMIT 6",
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"

@@ -945,6 +945,13 @@ static void make_call(fx *f, const char *work, const char *prefix, double t,
         assert_int_equal(finish(f->s, &c, o, "1", "err", 0, 1), TF_OK);
 }
 
+/* A call is (work, version, key): found, listed and cleared by all three (issue 12 point 7). */
+static void store__find_by_work_and_version(void **state)
+{
+    fx *f = *state;
+    check_find_by_work_and_version(f->s);
+}
+
 static void store__list_find_history(void **state)
 {
     fx *f = *state;
@@ -992,19 +999,19 @@ static void store__list_find_history(void **state)
     assert_int_equal(tf_store_list(f->s, &bad, collect, &r), TF_EINPUT);
 
     memset(&r, 0, sizeof r);
-    assert_int_equal(tf_store_find(f->s, "abcd", collect, &r), TF_EAMBIGUOUS);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "abcd", collect, &r), TF_EAMBIGUOUS);
     assert_int_equal(r.n, 0);
     const char *m = tf_store_errmsg(f->s);
     assert_non_null(strstr(m, "abcd"));
-    assert_non_null(strstr(m, "alpha abcd00000000"));
-    assert_non_null(strstr(m, "beta abcd11000000"));
+    assert_non_null(strstr(m, "alpha/abcd00000000"));
+    assert_non_null(strstr(m, "beta/abcd11000000"));
     assert_null(strstr(m, "abcd000000000")); /* 12 digits, not more */
-    assert_int_equal(tf_store_find(f->s, "abcd1", collect, &r), TF_OK);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "abcd1", collect, &r), TF_OK);
     assert_int_equal(r.n, 1);
     assert_string_equal(r.works[0], "beta");
-    assert_int_equal(tf_store_find(f->s, "abc", collect, &r), TF_EINPUT);
-    assert_int_equal(tf_store_find(f->s, "ab-d", collect, &r), TF_EINPUT);
-    assert_int_equal(tf_store_find(f->s, "1234", collect, &r), TF_ENOTFOUND);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "abc", collect, &r), TF_EINPUT);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "ab-d", collect, &r), TF_EINPUT);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "1234", collect, &r), TF_ENOTFOUND);
 
     /* previous args of a work: the most recent other call */
     char key[65], *prev = NULL;
@@ -1781,6 +1788,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__deferred_kept_on_failure_and_fence_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(store__crash_loses_only_queued_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(store__list_find_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__find_by_work_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(store__history_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_and_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_spares_running_whatever_the_lease, setup,

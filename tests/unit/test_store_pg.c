@@ -578,9 +578,9 @@ static void store_pg__inspect_clear_retry_gc(void **state)
     assert_int_equal(tf_store_count(f->s, &all, 2, &cnt), TF_OK);
     assert_int_equal(cnt, 2);
     n = 0;
-    assert_int_equal(tf_store_find(f->s, "f100", count_rows, &n), TF_OK);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "f100", count_rows, &n), TF_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(tf_store_find(f->s, "0000", NULL, NULL), TF_ENOTFOUND);
+    assert_int_equal(tf_store_find(f->s, NULL, NULL, "0000", NULL, NULL), TF_ENOTFOUND);
     int64_t rows = 0;
     assert_int_equal(tf_store_row_estimate(f->s, &rows), TF_OK);
     assert_int_equal(rows, 3);
@@ -661,6 +661,14 @@ static void store_pg__asking_deletes_what_was_counted(void **state)
     assert_int_equal(counted, 2);
     assert_int_equal(deleted, 2);
     assert_int_equal(int_on(f->uri, "SELECT count(*) FROM calls"), 1); /* e8 */
+}
+
+/* A call is (work, version, key): found, listed and cleared by all three (issue 12 point 7). */
+static void store_pg__find_by_work_and_version(void **state)
+{
+    fx *f = *state;
+    NEED_SERVER(f);
+    check_find_by_work_and_version(f->s);
 }
 
 /* The change counter moves for other sessions' commits, not for ours. */
@@ -797,6 +805,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(store_pg__deferred_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__inspect_clear_retry_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__asking_deletes_what_was_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_pg__find_by_work_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__data_version_other_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__lost_connection_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(store_pg__race_one_run, setup_no_store, teardown),
