@@ -69,7 +69,7 @@ static void age_text(double sec, char out[32])
 typedef struct pick {
     int want_failed;        /* 1: failed with no retry due; 0: running with an ended lease */
     double now;             /* for the lease: the wall clock */
-    char key[13];           /* its key, 12 digits, "" if none found */
+    char key[TF_REF_MAX];   /* its printed form (tf_call_ref), "" if none found */
     char text[300];         /* its error, or its runner and start */
 } pick;
 
@@ -79,7 +79,7 @@ static int pick_row(const tf_call_row *r, void *user)
     if (p->want_failed ? !(r->failures > 0 && r->next_retry_at < 0)
                        : !(r->lease_until < 0 || r->lease_until < p->now))
         return 0;
-    snprintf(p->key, sizeof p->key, "%.12s", r->args_sha256);
+    tf_cli_ref(r, p->key);
     if (p->want_failed) {
         snprintf(p->text, sizeof p->text, "%.280s", r->error ? r->error : "no error recorded");
     } else {

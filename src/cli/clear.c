@@ -13,7 +13,7 @@
 
 static void clear_usage(FILE *to)
 {
-    fputs("usage: tickflow clear [--db PATH] (--work W | --key PREFIX | --args JSON |\n"
+    fputs("usage: tickflow clear [--db PATH] (--work W | --version V | --key KEY | --args JSON |\n"
           "                      --status S | --before DATE | --all)... [--ignore NAME]...\n"
           "                      [--dry-run] [--yes] [--json]\n\n"
           "Delete recorded calls (and their history) so they run again. Selectors\n"
@@ -23,8 +23,11 @@ static void clear_usage(FILE *to)
           "options:\n"
           "  --db PATH       database (default $TICKFLOW_DB, else ./tickflow.db)\n"
           "  --work W        calls of work W\n"
-          "  --key PREFIX    the one call whose key starts with PREFIX (4+ hex digits;\n"
-          "                  a prefix shared by several calls is refused)\n"
+          "  --version V     calls of version V ('' for none)\n"
+          "  --key KEY       the one call KEY names: a key prefix (4+ hex digits) or the\n"
+          "                  form 'ls' prints, WORK/PREFIX or WORK@VERSION/PREFIX; with\n"
+          "                  --work and --version, the one call of them all (a prefix\n"
+          "                  shared by several calls is refused with them listed)\n"
           "  --args JSON     calls whose argument set is JSON (canonicalized and hashed)\n"
           "  --ignore NAME   with --args: leave the top-level member NAME out of the key,\n"
           "                  as a work with \"ignore\": [NAME] does (repeatable); the\n"
@@ -50,6 +53,7 @@ int cmd_clear(int argc, char **argv)
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"work", required_argument, NULL, 'w'},
+        {"version", required_argument, NULL, 'V'},
         {"key", required_argument, NULL, 'k'},
         {"args", required_argument, NULL, 'a'},
         {"ignore", required_argument, NULL, 'i'},
@@ -63,6 +67,7 @@ int cmd_clear(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL, *key = NULL;
+    tf_cli_key kk;
     tf_filter f = {0};
     char before[32], args_key[65];
     const char *args_text = NULL, *ignore[33] = {NULL};
@@ -80,12 +85,16 @@ int cmd_clear(int argc, char **argv)
             f.work = optarg;
             tf_cli_sel_add(&s, "--work", optarg);
             break;
+        case 'V':
+            if (f.version)
+                return tf_cli_misuse(clear_usage, "clear: --version given twice");
+            f.version = optarg;
+            tf_cli_sel_add(&s, "--version", optarg);
+            break;
         case 'k':
             if (key)
                 return tf_cli_misuse(clear_usage, "clear: --key given twice");
-            if (!tf_cli_valid_prefix(optarg))
-                return tf_cli_misuse(clear_usage, "clear: --key: '%s' must be 4 to 64 hexadecimal digits", optarg);
-            key = optarg;
+            key = optarg; /* parsed with --work and --version once all are known */
             tf_cli_sel_add(&s, "--key", optarg);
             break;
         case 'a':
@@ -131,6 +140,8 @@ int cmd_clear(int argc, char **argv)
         return tf_cli_misuse(clear_usage, "clear: unexpected argument '%s'", argv[optind]);
     if (nignore && !args_text)
         return tf_cli_misuse(clear_usage, "clear: --ignore goes with --args");
+    if (key && tf_cli_parse_key("clear", "--key", key, f.work, f.version, clear_usage, &kk) != 0)
+        return TF_EXIT_USAGE;
     if (args_text) {
         /* the key as the work computes it; ignored members (secrets) stay out of the audit row */
         tf_error err;
@@ -165,9 +176,9 @@ int cmd_clear(int argc, char **argv)
         memcpy(s.text, joined, sizeof joined);
         s.len = strlen(s.text);
     }
-    if (!f.work && !key && !f.args_sha256 && !f.status && !f.before && !f.all)
-        return tf_cli_misuse(clear_usage, "clear: say what to clear: --work, --key, --args, --status,"
-                      " --before or --all");
+    if (!f.work && !f.version && !key && !f.args_sha256 && !f.status && !f.before && !f.all)
+        return tf_cli_misuse(clear_usage, "clear: say what to clear: --work, --version, --key,"
+                      " --args, --status, --before or --all");
     int ask = !dry && !yes;
     if (ask && tf_cli_cannot_ask("clear"))
         return TF_EXIT_USAGE;
@@ -182,7 +193,7 @@ int cmd_clear(int argc, char **argv)
     int64_t count = 0, counted = -1;
     int declined = 0;
     if (key)
-        ex = tf_cli_narrow_to_key("clear", app, key, &found, &f);
+        ex = tf_cli_narrow_to_key("clear", app, &kk, &found, &f);
     if (!ex) {
         /* asking: only the calls counted and confirmed are deleted (tickflow.h) */
         int rc = ask ? tf_calls_clear_asking(app, &f, user, s.text, tf_cli_confirm, &declined,

@@ -291,11 +291,32 @@ int tf_cli_valid_status(const char *s);
 int tf_cli_valid_prefix(const char *p);
 
 /*
- * The one operand KEY-PREFIX of cmd (show, logs) after the options into
- * *prefix: 0, or TF_EXIT_USAGE with the misuse and usage printed.
+ * A call as a command names it: a key prefix, or the printed form of
+ * tf_call_ref (WORK/PREFIX: the work's call of no version;
+ * WORK@VERSION/PREFIX), with --work and --version narrowing it (AND).
  */
-int tf_cli_prefix_operand(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
-                          const char **prefix);
+typedef struct tf_cli_key {
+    char text[TF_REF_MAX];  /* a copy of the text, split in place */
+    const char *prefix;     /* the hex digits */
+    const char *work;       /* the work it names (form or --work), or NULL: any */
+    const char *version;    /* the version it names ("" none), or NULL: any */
+} tf_cli_key;
+
+/*
+ * Parse text (what names it in messages: "key", "--key") into *k, with the
+ * values of --work and --version (NULL when not given). 0, or TF_EXIT_USAGE
+ * with the misuse and usage printed: not a key, or a form whose work or
+ * version contradicts the option.
+ */
+int tf_cli_parse_key(const char *cmd, const char *what, const char *text, const char *work,
+                     const char *version, void (*usage)(FILE *), tf_cli_key *k);
+
+/* The one operand KEY of cmd (show, logs) after the options, parsed into *k as above. */
+int tf_cli_key_operand(const char *cmd, int argc, char **argv, const char *work,
+                       const char *version, void (*usage)(FILE *), tf_cli_key *k);
+
+/* r's printed form (tf_call_ref) in out, which it returns. */
+const char *tf_cli_ref(const tf_call_row *r, char out[TF_REF_MAX]);
 
 /* The selector text for the audit row: the options as typed, quoted when needed. */
 typedef struct tf_cli_sel {
@@ -308,21 +329,22 @@ typedef struct tf_cli_sel {
 void tf_cli_sel_add(tf_cli_sel *s, const char *opt, const char *val);
 
 /*
- * The one call whose key starts with prefix, copied into *rs (n == 1).
- * Returns 0, or the exit code with the error printed: no match or several
- * matches (listed, never guessed) exit 1.
+ * The one call k names, copied into *rs (n == 1). Returns 0, or the exit
+ * code with the error printed: no match or several matches (listed in the
+ * printed form, never guessed) exit 1.
  */
-int tf_cli_find_call(const char *cmd, tf_app *app, const char *prefix, tf_cli_rows *rs);
+int tf_cli_find_call(const char *cmd, tf_app *app, const tf_cli_key *k, tf_cli_rows *rs);
 
 /* tf_cli_find_call, and the call's attempts into *h. 0, or the exit code. */
-int tf_cli_find_with_history(const char *cmd, tf_app *app, const char *prefix,
+int tf_cli_find_with_history(const char *cmd, tf_app *app, const tf_cli_key *k,
                              tf_cli_rows *rs, tf_cli_hist *h);
 
 /*
- * For --key: find the one call of prefix (copied into *found, which must
- * outlive f) and narrow f to exactly its full key. 0, or the exit code.
+ * For --key: find the one call k names (copied into *found, which must
+ * outlive f) and narrow f to exactly it: its work, version and full key.
+ * 0, or the exit code.
  */
-int tf_cli_narrow_to_key(const char *cmd, tf_app *app, const char *prefix, tf_cli_rows *found,
+int tf_cli_narrow_to_key(const char *cmd, tf_app *app, const tf_cli_key *k, tf_cli_rows *found,
                          tf_filter *f);
 
 #endif

@@ -18,13 +18,17 @@
 
 static void logs_usage(FILE *to)
 {
-    fputs("usage: tickflow logs [--db PATH] [--attempt N] KEY-PREFIX\n\n"
+    fputs("usage: tickflow logs [--db PATH] [--work W] [--version V] [--attempt N] KEY\n\n"
           "Print the output (standard output and error) of the last execution, or of\n"
-          "attempt N, of the one call whose key starts with KEY-PREFIX. The database\n"
+          "attempt N, of the one call KEY names: a key prefix (at least 4 hex digits)\n"
+          "or the form 'ls' prints, WORK/PREFIX or WORK@VERSION/PREFIX (a prefix that\n"
+          "several calls share is refused with the candidates listed). The database\n"
           "keeps the last 64 KiB of each execution of a command work (a note on\n"
           "standard error says when earlier output was cut); C works keep none.\n\n"
           "options:\n"
           "  --db PATH     database (default $TICKFLOW_DB, else ./tickflow.db)\n"
+          "  --work W      only a call of work W (a form naming another work is refused)\n"
+          "  --version V   only a call of version V ('' for none)\n"
           "  --attempt N   the log of attempt N (1 is the first execution)\n"
           "  -h, --help    show this help\n\n"
           "exit codes: 0 ok; 1 no such call or attempt, no output recorded, or still\n"
@@ -67,11 +71,13 @@ int cmd_logs(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"work", required_argument, NULL, 'w'},
+        {"version", required_argument, NULL, 'V'},
         {"attempt", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = NULL;
+    const char *db = NULL, *work = NULL, *version = NULL;
     long attempt = 0;
     int c;
     optind = 1;
@@ -79,6 +85,8 @@ int cmd_logs(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
+        case 'w': work = optarg; break;
+        case 'V': version = optarg; break;
         case 'a':
             if (tf_cli_parse_count(optarg, &attempt) != 0)
                 return tf_cli_misuse(logs_usage, "logs: --attempt: '%s' is not a positive number", optarg);
@@ -87,8 +95,8 @@ int cmd_logs(int argc, char **argv)
         default: return tf_cli_bad_option("logs", c, argv, logs_usage);
         }
     }
-    const char *prefix;
-    if (tf_cli_prefix_operand("logs", argc, argv, logs_usage, &prefix) != 0)
+    tf_cli_key k;
+    if (tf_cli_key_operand("logs", argc, argv, work, version, logs_usage, &k) != 0)
         return TF_EXIT_USAGE;
 
     tf_app *app;
@@ -97,18 +105,19 @@ int cmd_logs(int argc, char **argv)
         return ex;
     tf_cli_rows rs = {0};
     tf_cli_hist h = {0};
-    ex = tf_cli_find_with_history("logs", app, prefix, &rs, &h);
+    ex = tf_cli_find_with_history("logs", app, &k, &rs, &h);
     if (!ex) {
         const tf_history_row *a = NULL;
         for (size_t i = 0; i < h.n; i++)
             if (attempt ? h.v[i].attempt == attempt : 1)
                 a = &h.v[i]; /* oldest first: the last one wins */
-        const char *key = rs.v[0].args_sha256;
+        char ref[TF_REF_MAX];
+        const char *key = tf_cli_ref(&rs.v[0], ref);
         if (!a && attempt) {
-            tf_cli_err("logs: call %.12s (work %s) has no attempt %ld", key, rs.v[0].work, attempt);
+            tf_cli_err("logs: call %s has no attempt %ld", key, attempt);
             ex = TF_EXIT_FAILED;
         } else if (!a) {
-            tf_cli_err("logs: call %.12s (work %s) has never executed", key, rs.v[0].work);
+            tf_cli_err("logs: call %s has never executed", key);
             ex = TF_EXIT_FAILED;
         } else if (a->output || a->output_bytes >= 0) {
             size_t n = a->output ? strlen(a->output) : 0;
@@ -124,12 +133,12 @@ int cmd_logs(int argc, char **argv)
         } else if (a->log_path) {
             ex = copy_file(a->log_path); /* recorded by an older tickflow */
         } else if (a->status && !strcmp(a->status, "running")) {
-            tf_cli_err("logs: attempt %d of call %.12s (work %s) is running: its output is"
-                       " stored when it ends", a->attempt, key, rs.v[0].work);
+            tf_cli_err("logs: attempt %d of call %s is running: its output is"
+                       " stored when it ends", a->attempt, key);
             ex = TF_EXIT_FAILED;
         } else {
-            tf_cli_err("logs: attempt %d of call %.12s (work %s) has no output recorded"
-                       " (only command works keep it)", a->attempt, key, rs.v[0].work);
+            tf_cli_err("logs: attempt %d of call %s has no output recorded"
+                       " (only command works keep it)", a->attempt, key);
             ex = TF_EXIT_FAILED;
         }
     }

@@ -10,14 +10,18 @@
 
 static void retry_usage(FILE *to)
 {
-    fputs("usage: tickflow retry [--db PATH] (--work W | --key PREFIX | --all)... [--json]\n\n"
+    fputs("usage: tickflow retry [--db PATH] (--work W | --version V | --key KEY | --all)...\n"
+          "                      [--json]\n\n"
           "Make failed calls runnable again: their failure count and retry time are\n"
           "reset, so the next tick that calls them executes them again. Selectors\n"
           "combine with AND; at least one is required. Other calls are untouched.\n\n"
           "options:\n"
           "  --db PATH      database (default $TICKFLOW_DB, else ./tickflow.db)\n"
           "  --work W       failed calls of work W\n"
-          "  --key PREFIX   the one call whose key starts with PREFIX (4+ hex digits)\n"
+          "  --version V    failed calls of version V ('' for none)\n"
+          "  --key KEY      the one call KEY names: a key prefix (4+ hex digits) or the\n"
+          "                 form 'ls' prints, WORK/PREFIX or WORK@VERSION/PREFIX; with\n"
+          "                 --work and --version, the one call of them all\n"
           "  --all          every failed call\n"
           "  --json         print {\"count\": N}\n"
           "  -h, --help     show this help\n\n"
@@ -30,6 +34,7 @@ int cmd_retry(int argc, char **argv)
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"work", required_argument, NULL, 'w'},
+        {"version", required_argument, NULL, 'V'},
         {"key", required_argument, NULL, 'k'},
         {"all", no_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},
@@ -37,6 +42,7 @@ int cmd_retry(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL, *key = NULL;
+    tf_cli_key kk;
     tf_filter f = {0};
     int json = 0, c;
     optind = 1;
@@ -45,11 +51,8 @@ int cmd_retry(int argc, char **argv)
         switch (c) {
         case 'd': db = optarg; break;
         case 'w': f.work = optarg; break;
-        case 'k':
-            if (!tf_cli_valid_prefix(optarg))
-                return tf_cli_misuse(retry_usage, "retry: --key: '%s' must be 4 to 64 hexadecimal digits", optarg);
-            key = optarg;
-            break;
+        case 'V': f.version = optarg; break;
+        case 'k': key = optarg; break; /* parsed with --work and --version below */
         case 'A': f.all = 1; break;
         case 'j': json = 1; break;
         case 'h': retry_usage(stdout); return TF_EXIT_OK;
@@ -58,8 +61,10 @@ int cmd_retry(int argc, char **argv)
     }
     if (optind < argc)
         return tf_cli_misuse(retry_usage, "retry: unexpected argument '%s'", argv[optind]);
-    if (!f.work && !key && !f.all)
-        return tf_cli_misuse(retry_usage, "retry: say which calls: --work, --key or --all");
+    if (key && tf_cli_parse_key("retry", "--key", key, f.work, f.version, retry_usage, &kk) != 0)
+        return TF_EXIT_USAGE;
+    if (!f.work && !f.version && !key && !f.all)
+        return tf_cli_misuse(retry_usage, "retry: say which calls: --work, --version, --key or --all");
 
     tf_app *app;
     int ex = tf_cli_open_db("retry", db, &app);
@@ -67,7 +72,7 @@ int cmd_retry(int argc, char **argv)
         return ex;
     tf_cli_rows found = {0};
     if (key)
-        ex = tf_cli_narrow_to_key("retry", app, key, &found, &f);
+        ex = tf_cli_narrow_to_key("retry", app, &kk, &found, &f);
     if (!ex) {
         int64_t count = 0;
         int rc = tf_calls_retry(app, &f, &count);

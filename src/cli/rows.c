@@ -229,6 +229,8 @@ cJSON *tf_cli_row_json(const tf_call_row *r)
     add_str(o, "work", r->work);
     add_str(o, "version", r->version);
     add_str(o, "key", r->args_sha256);
+    char ref[TF_REF_MAX];
+    add_str(o, "ref", tf_cli_ref(r, ref));
     add_raw(o, "args", r->args_json);
     add_str(o, "status", r->status);
     cJSON_AddNumberToObject(o, "attempts", r->attempts);
@@ -365,22 +367,22 @@ static void status_text(const tf_call_row *r, char out[48])
 
 void tf_cli_print_table(const tf_cli_rows *rs)
 {
-    int ww = (int)strlen("WORK"), sw = (int)strlen("STATUS");
+    int kw = (int)strlen("KEY"), sw = (int)strlen("STATUS");
     for (size_t i = 0; i < rs->n; i++) {
-        char st[48];
+        char st[48], ref[TF_REF_MAX];
         status_text(&rs->v[i], st);
-        ww = tf_cli_wider(ww, rs->v[i].work);
+        kw = tf_cli_wider(kw, tf_cli_ref(&rs->v[i], ref));
         sw = tf_cli_wider(sw, st);
     }
-    printf("%-12s  %-*s  %-*s  %8s  %-24s  %9s  %s\n", "KEY", ww, "WORK", sw, "STATUS",
-           "ATTEMPTS", "CREATED", "DURATION", "ARGS");
+    printf("%-*s  %-*s  %8s  %-24s  %9s  %s\n", kw, "KEY", sw, "STATUS", "ATTEMPTS", "CREATED",
+           "DURATION", "ARGS");
     for (size_t i = 0; i < rs->n; i++) {
         const tf_call_row *r = &rs->v[i];
-        char dur[32], args[TF_CLI_ARGS_WIDTH + 4], st[48];
+        char dur[32], args[TF_CLI_ARGS_WIDTH + 4], st[48], ref[TF_REF_MAX];
         tf_cli_fmt_duration(r->duration, 1, dur);
         clip(r->args_json, args);
         status_text(r, st);
-        printf("%-12.12s  %-*s  %-*s  %8d  %-24s  %9s  %s\n", r->args_sha256, ww, r->work, sw,
-               st, r->attempts, tf_cli_or_dash(r->created_at), dur, args);
+        printf("%-*s  %-*s  %8d  %-24s  %9s  %s\n", kw, tf_cli_ref(r, ref), sw, st, r->attempts,
+               tf_cli_or_dash(r->created_at), dur, args);
     }
 }

@@ -97,6 +97,7 @@ typedef struct tally_entry {
 /* One work name seen in events. */
 typedef struct tally_work {
     char *name;             /* owned copy */
+    char *version;          /* its version in the latest event that gave one (owned), or NULL */
     const char *seen;       /* the event pointer last matched to it (a fast path only) */
     uint32_t keyless;       /* index + 1 of its keyless entry, 0 none */
 } tally_work;
@@ -115,7 +116,7 @@ typedef struct run_state {
     tally_work *works;      /* work names seen */
     size_t nworks;          /* count */
     uint32_t last_work;     /* index of the work of the previous event */
-    int width;              /* widest work name seen */
+    int width;              /* widest printed form of a call (or work name) seen */
     int oom;                /* tracking ran out of memory */
     tf_cli_mrun *metrics;   /* --metrics-file: what the run saw, or NULL */
     tf_cli_progress *progress; /* the terminal's progress line, or NULL */
@@ -172,7 +173,7 @@ static long tally_work_of(run_state *st, const char *name)
     char *copy = strdup(name);
     if (!copy)
         return -1;
-    st->works[st->nworks] = (tally_work){copy, name, 0};
+    st->works[st->nworks] = (tally_work){copy, NULL, name, 0};
     st->last_work = (uint32_t)st->nworks;
     return (long)st->nworks++;
 }
@@ -251,6 +252,14 @@ static tally_entry *tally_record(run_state *st, const tf_event *ev, int d)
         return NULL;
     }
     tally_work *w = &st->works[wi];
+    if (ev->version && (!w->version || strcmp(w->version, ev->version))) {
+        /* for print_stopped's forms; changes only when a reload changed the version */
+        char *v = strdup(ev->version);
+        if (v) {
+            free(w->version);
+            w->version = v;
+        }
+    }
     if (*key) { /* the progress counts: calls seen, settled, waiting */
         int was = e->final, settled = d == D_RAN || d == D_CACHED || d == D_FAILED || d == D_WOULD;
         int was_settled = was == D_RAN || was == D_CACHED || was == D_FAILED || was == D_WOULD;
@@ -305,8 +314,10 @@ static summary tally_sum(const run_state *st)
 
 static void tally_free(run_state *st)
 {
-    for (size_t i = 0; i < st->nworks; i++)
+    for (size_t i = 0; i < st->nworks; i++) {
         free(st->works[i].name);
+        free(st->works[i].version);
+    }
     free(st->works);
     free(st->slots);
     free(st->entries);
@@ -395,6 +406,27 @@ static int wants_line(const run_state *st, const tf_event *ev, int d)
     return d == D_WAITING && ev->key && *ev->key;
 }
 
+/*
+ * The call of ev as show, logs, clear --key and retry --key take it back
+ * (tf_call_ref: work[@version]/key), or its work when it has no key.
+ */
+static const char *event_ref(const tf_event *ev, char out[TF_REF_MAX])
+{
+    if (ev->key && *ev->key)
+        tf_call_ref(ev->work, ev->version, ev->key, out, TF_REF_MAX);
+    else
+        snprintf(out, TF_REF_MAX, "%.300s", ev->work);
+    return out;
+}
+
+/* The same for the call of tally entry e. */
+static const char *entry_ref(const run_state *st, const tally_entry *e, char out[TF_REF_MAX])
+{
+    const tally_work *w = &st->works[e->work];
+    tf_call_ref(w->name, w->version, st->keys + e->koff, out, TF_REF_MAX);
+    return out;
+}
+
 static void print_json(const tf_event *ev, const char *stamp)
 {
     cJSON *o = cJSON_CreateObject();
@@ -402,10 +434,13 @@ static void print_json(const tf_event *ev, const char *stamp)
         return;
     cJSON_AddStringToObject(o, "time", stamp);
     cJSON_AddStringToObject(o, "work", ev->work);
-    if (ev->key && *ev->key)
+    if (ev->key && *ev->key) {
+        char ref[TF_REF_MAX];
         cJSON_AddStringToObject(o, "key", ev->key);
-    else
+        cJSON_AddStringToObject(o, "ref", event_ref(ev, ref));
+    } else {
         cJSON_AddNullToObject(o, "key");
+    }
     cJSON_AddStringToObject(o, "decision", ev->what);
     if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed") || !strcmp(ev->what, "waited") ||
         !strcmp(ev->what, "interrupted"))
@@ -472,7 +507,8 @@ static void on_event(const tf_event *ev, void *user)
     run_state *st = user;
     if (!strcmp(ev->what, "hook-failed")) { /* a report, not a decision: never tallied */
         tf_cli_progress_hold(st->progress);
-        tf_cli_err("%s %.12s: %s", ev->work, ev->key ? ev->key : "-", ev->error ? ev->error : "");
+        char ref[TF_REF_MAX];
+        tf_cli_err("%s: %s", event_ref(ev, ref), ev->error ? ev->error : "");
         tf_cli_progress_release(st->progress);
         return;
     }
@@ -519,8 +555,9 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
         print_json(ev, stamp);
         return;
     }
-    int w = (int)strlen(ev->work);
-    if (w > st->width && w <= 40)
+    char ref[TF_REF_MAX];
+    int w = (int)strlen(event_ref(ev, ref));
+    if (w > st->width && w <= 60)
         st->width = w;
     char what[1400];
     const char *dw = ev->what;
@@ -553,8 +590,7 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
         diff_args(ev->prev_args_json, ev->args_json, what, sizeof what, NULL);
     } else
         snprintf(what, sizeof what, "%.100s", dw);
-    printf("%s %-*s %-12.12s %s%s\n", stamp, st->width, ev->work,
-           ev->key && *ev->key ? ev->key : "-", what,
+    printf("%s %-*s %s%s\n", stamp, st->width, ref, what,
            !ev->stale ? "" : !strcmp(dw, "started") ? " (a refresh: its last good result stays available)"
                                                      : " - stale: the last good result is served");
 }
@@ -577,8 +613,10 @@ static void print_stopped(const run_state *st, const char *why)
             if (e->final != D_INTERRUPTED)
                 continue;
             cJSON *x = cJSON_CreateObject();
+            char ref[TF_REF_MAX];
             cJSON_AddStringToObject(x, "work", st->works[e->work].name);
             cJSON_AddStringToObject(x, "key", st->keys + e->koff);
+            cJSON_AddStringToObject(x, "ref", entry_ref(st, e, ref));
             cJSON_AddItemToArray(list, x);
         }
         char *text = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -599,7 +637,8 @@ static void print_stopped(const run_state *st, const char *why)
         const tally_entry *e = &st->entries[i];
         if (e->final != D_INTERRUPTED)
             continue;
-        printf("%s %s %.12s", shown ? "," : "", st->works[e->work].name, st->keys + e->koff);
+        char ref[TF_REF_MAX];
+        printf("%s %s", shown ? "," : "", entry_ref(st, e, ref));
         shown++;
     }
     if (n > shown)
@@ -697,7 +736,7 @@ int cmd_run(int argc, char **argv)
     unsigned max_parallel = 0;
     run_state st;
     memset(&st, 0, sizeof st);
-    st.width = 10;
+    st.width = 23; /* a work of 10 characters, '/', 12 hex digits */
     tzset();
     optind = 1;
     int c;

@@ -1,6 +1,7 @@
 /*
- * show.c - tickflow show: one call (found by key prefix, never guessed)
- * with every execution attempt, as text or one JSON object.
+ * show.c - tickflow show: one call (found by key prefix or the printed
+ * form WORK[@VERSION]/PREFIX, never guessed) with every execution
+ * attempt, as text or one JSON object.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,17 +13,22 @@
 
 static void show_usage(FILE *to)
 {
-    fputs("usage: tickflow show [--db PATH] [--json] KEY-PREFIX\n\n"
-          "Show the one call whose key starts with KEY-PREFIX (at least 4 hex digits):\n"
-          "work, version, full key, status, attempts, times, duration, canonical\n"
-          "arguments, result, last error, where the last output is, and every execution attempt\n"
-          "(status, start, duration, runner host:pid, exit code or signal, error).\n"
-          "A prefix shared by several calls is refused with the candidates listed.\n\n"
+    fputs("usage: tickflow show [--db PATH] [--work W] [--version V] [--json] KEY\n\n"
+          "Show the one call KEY names: work, version, full key, status, attempts,\n"
+          "times, duration, canonical arguments, result, last error, where the last\n"
+          "output is, and every execution attempt (status, start, duration, runner\n"
+          "host:pid, exit code or signal, error). KEY is a key prefix (at least 4 hex\n"
+          "digits) or the form 'ls' prints, WORK/PREFIX (the work's call of no version)\n"
+          "or WORK@VERSION/PREFIX. Two works called with the same arguments share a\n"
+          "key: a prefix that several calls share is refused with the candidates\n"
+          "listed in that form.\n\n"
           "options:\n"
-          "  --db PATH   database (default $TICKFLOW_DB, else ./tickflow.db)\n"
-          "  --json      print one JSON object: the call's fields (as in 'ls --json')\n"
-          "              and \"history\", an array of attempt objects\n"
-          "  -h, --help  show this help\n\n"
+          "  --db PATH    database (default $TICKFLOW_DB, else ./tickflow.db)\n"
+          "  --work W     only a call of work W (a form naming another work is refused)\n"
+          "  --version V  only a call of version V ('' for none)\n"
+          "  --json       print one JSON object: the call's fields (as in 'ls --json')\n"
+          "               and \"history\", an array of attempt objects\n"
+          "  -h, --help   show this help\n\n"
           "exit codes: 0 ok; 1 no call or several calls match; 2 usage; 4 database error\n",
           to);
 }
@@ -31,16 +37,18 @@ static void show_usage(FILE *to)
 static void log_text(const tf_call_row *r, const tf_cli_hist *h, char *out, size_t len)
 {
     const tf_history_row *a = h->n ? &h->v[h->n - 1] : NULL;
+    char ref[TF_REF_MAX];
     if (!a)
         snprintf(out, len, "-");
     else if (a->log_path)
         snprintf(out, len, "%.300s", a->log_path);
     else if (a->output_bytes > 0 && a->output_truncated)
-        snprintf(out, len, "in the database: the last %zu of %lld bytes (tickflow logs %.12s)",
-                 a->output ? strlen(a->output) : 0, (long long)a->output_bytes, r->args_sha256);
+        snprintf(out, len, "in the database: the last %zu of %lld bytes (tickflow logs %s)",
+                 a->output ? strlen(a->output) : 0, (long long)a->output_bytes,
+                 tf_cli_ref(r, ref));
     else if (a->output_bytes > 0)
-        snprintf(out, len, "in the database: %lld bytes (tickflow logs %.12s)",
-                 (long long)a->output_bytes, r->args_sha256);
+        snprintf(out, len, "in the database: %lld bytes (tickflow logs %s)",
+                 (long long)a->output_bytes, tf_cli_ref(r, ref));
     else if (a->output_bytes == 0)
         snprintf(out, len, "- (printed nothing)");
     else if (a->status && !strcmp(a->status, "running"))
@@ -70,7 +78,7 @@ static void print_call(const tf_call_row *r, const tf_cli_hist *h)
     printf("args      %s\n", tf_cli_or_dash(r->args_json));
     printf("result    %s\n", r->result_json ? r->result_json : "-");
     printf("error     %s\n", tf_cli_or_dash(r->error));
-    char log[400];
+    char log[TF_REF_MAX + 100];
     log_text(r, h, log, sizeof log);
     printf("log       %s\n", log);
     printf("history:\n");
@@ -104,24 +112,28 @@ int cmd_show(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"work", required_argument, NULL, 'w'},
+        {"version", required_argument, NULL, 'V'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = NULL;
+    const char *db = NULL, *work = NULL, *version = NULL;
     int json = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
+        case 'w': work = optarg; break;
+        case 'V': version = optarg; break;
         case 'j': json = 1; break;
         case 'h': show_usage(stdout); return TF_EXIT_OK;
         default: return tf_cli_bad_option("show", c, argv, show_usage);
         }
     }
-    const char *prefix;
-    if (tf_cli_prefix_operand("show", argc, argv, show_usage, &prefix) != 0)
+    tf_cli_key k;
+    if (tf_cli_key_operand("show", argc, argv, work, version, show_usage, &k) != 0)
         return TF_EXIT_USAGE;
 
     tf_app *app;
@@ -130,7 +142,7 @@ int cmd_show(int argc, char **argv)
         return ex;
     tf_cli_rows rs = {0};
     tf_cli_hist h = {0};
-    ex = tf_cli_find_with_history("show", app, prefix, &rs, &h);
+    ex = tf_cli_find_with_history("show", app, &k, &rs, &h);
     if (!ex && json) {
         cJSON *o = tf_cli_row_json(&rs.v[0]);
         cJSON *a = o ? cJSON_AddArrayToObject(o, "history") : NULL;

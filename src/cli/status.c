@@ -69,7 +69,8 @@ int cmd_status(int argc, char **argv)
         printf("nothing running\n");
         ex = tf_cli_flush_out("status");
     } else if (!ex) {
-        int ww = (int)strlen("WORK"), rw = (int)strlen("RUNNER");
+        int kw = (int)strlen("KEY"), rw = (int)strlen("RUNNER");
+        char ref[TF_REF_MAX];
         char (*runners)[300] = calloc(rs.n, sizeof *runners);
         if (!runners) {
             tf_cli_err("status: out of memory");
@@ -77,20 +78,20 @@ int cmd_status(int argc, char **argv)
         }
         for (size_t i = 0; runners && i < rs.n; i++) {
             tf_cli_runner_text(rs.v[i].runner_host, rs.v[i].runner_pid, runners[i]);
-            ww = tf_cli_wider(ww, rs.v[i].work);
+            kw = tf_cli_wider(kw, tf_cli_ref(&rs.v[i], ref));
             rw = tf_cli_wider(rw, runners[i]);
         }
         if (runners) {
-            printf("%-*s  %-12s  %7s  %-*s  %-24s  %s\n", ww, "WORK", "KEY", "ATTEMPT", rw,
-                   "RUNNER", "STARTED", "ELAPSED");
+            printf("%-*s  %7s  %-*s  %-24s  %s\n", kw, "KEY", "ATTEMPT", rw, "RUNNER",
+                   "STARTED", "ELAPSED");
             for (size_t i = 0; i < rs.n; i++) {
                 const tf_call_row *r = &rs.v[i];
                 double t;
                 char el[32] = "-";
                 if (r->started_at && tf_cli_parse_time(r->started_at, &t, NULL) == 0)
                     tf_cli_fmt_duration(now > t ? now - t : 0, 0, el);
-                printf("%-*s  %-12.12s  %7d  %-*s  %-24s  %s\n", ww, r->work, r->args_sha256,
-                       r->attempts, rw, runners[i], tf_cli_or_dash(r->started_at), el);
+                printf("%-*s  %7d  %-*s  %-24s  %s\n", kw, tf_cli_ref(r, ref), r->attempts, rw,
+                       runners[i], tf_cli_or_dash(r->started_at), el);
             }
             free(runners);
             ex = tf_cli_flush_out("status");

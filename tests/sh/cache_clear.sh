@@ -56,7 +56,7 @@ expect 0 "$T" clear --help;                                 has_out "^usage: tic
 # ---- --status: dry run, then for real ----------------------------------------------------
 expect 0 "$T" clear --db "$db" --status failed --dry-run
 has_out "^would clear 4 calls$"
-[ "$(grep -c '  boom  *failed ' "$d/out")" = 4 ] || fail "dry run does not list the 4 failed calls"
+[ "$(grep -c '^boom/[0-9a-f]\{12\}  *failed ' "$d/out")" = 4 ] || fail "dry run does not list the 4 failed calls"
 [ "$(calls)" = 16 ] || fail "dry run deleted calls"
 [ "$(q 'select count(*) from clears')" = 0 ] || fail "dry run left an audit row"
 expect 0 "$T" clear --db "$db" --status failed --yes
@@ -81,7 +81,7 @@ k3=$(key_of square '{"n":3}')
 p8=$(echo "$k3" | cut -c1-8)
 expect 0 "$T" clear --db "$db" --key "$p8" --dry-run
 has_out "^would clear 1 call$"
-has_out "^$(echo "$k3" | cut -c1-12)  square "
+has_out "^square/$(echo "$k3" | cut -c1-12)  "
 [ "$(calls)" = 10 ] || fail "dry run --key deleted"
 expect 0 "$T" clear --db "$db" --key "$p8" --yes
 [ "$(cat "$d/out")" = "cleared 1 call" ] || fail "clear --key output"

@@ -25,19 +25,19 @@ runs() { wc -l < ran.txt; }
 [ "$(runs)" = 1 ] || { cat out2; fail "rates ran again within max_age"; }
 "$TF_BIN" run --once --now 2026-11-24T08:01 p.json > out3 2>&1 || { cat out3; fail "past the hour"; }
 [ "$(runs)" = 2 ] || { cat out3; fail "rates did not run again past max_age"; }
-grep -q 'rates .* started (a refresh' out3 || { cat out3; fail "the refresh is not announced"; }
+grep -q 'rates/.* started (a refresh' out3 || { cat out3; fail "the refresh is not announced"; }
 [ "$(tail -1 report.txt)" = '{"r":{"n":2}}' ] || { cat report.txt; fail "report did not get the fresh result"; }
 
 # The refresh fails: downstream goes on with the last good result, stale.
 touch fail
 "$TF_BIN" run --once --now 2026-11-24T09:30 p.json > out4 2>&1 && { cat out4; fail "a failed refresh exited 0"; }
 [ "$(runs)" = 3 ] || { cat out4; fail "no refresh attempt"; }
-grep -q 'rates .* failed .*exited with status 3 - stale: the last good result is served' out4 \
+grep -q 'rates/.* failed .*exited with status 3 - stale: the last good result is served' out4 \
     || { cat out4; fail "the failure is not shown with its stale answer"; }
 [ "$(tail -1 report.txt)" = '{"r":{"n":2}}' ] || { cat report.txt; fail "downstream did not run with the old result"; }
 [ "$(wc -l < report.txt)" = 4 ] || { cat report.txt; fail "downstream runs: $(wc -l < report.txt)"; }
 "$TF_BIN" ls --db t.db --work rates > ls1 || fail "ls"
-grep -q 'rates  failed (stale)' ls1 || { cat ls1; fail "ls does not show stale"; }
+grep -q 'rates/[0-9a-f]\{12\}  *failed (stale)' ls1 || { cat ls1; fail "ls does not show stale"; }
 "$TF_BIN" ls --db t.db --work rates --json > ls1.json || fail "ls --json"
 grep -q '"status":"failed"' ls1.json && grep -q '"result":{"n":2}' ls1.json && grep -q '"stale":true' ls1.json \
     || { cat ls1.json; fail "ls --json: stale, result"; }
@@ -50,7 +50,7 @@ rm fail
 "$TF_BIN" run --once --now 2026-11-24T09:32 p.json > out6 2>&1 || { cat out6; fail "recovered run"; }
 [ "$(tail -1 report.txt)" = '{"r":{"n":4}}' ] || { cat report.txt; cat out6; fail "no fresh result after recovery"; }
 "$TF_BIN" ls --db t.db --work rates > ls2 || fail "ls"
-grep -q 'rates  succeeded ' ls2 || { cat ls2; fail "still stale after a good refresh"; }
+grep -q 'rates/[0-9a-f]\{12\}  *succeeded ' ls2 || { cat ls2; fail "still stale after a good refresh"; }
 
 # keep_stale: false: a failed refresh leaves downstream waiting for a result.
 sed 's/"max_age": "1h",/"max_age": "1h", "keep_stale": false,/; s/t\.db/u.db/' p.json > q.json

@@ -59,9 +59,9 @@ expect 4 "$T" ls --db "$d/junk.db";   has_err "not a tickflow database"
 # ---- ls ---------------------------------------------------------------------------
 expect 0 "$T" ls --db "$db"
 [ "$(wc -l <"$d/out")" = 52 ] || fail "ls: default table is not header + 50 rows + hint"
-head -n 1 "$d/out" | grep -q '^KEY  *WORK  *STATUS  *ATTEMPTS  *CREATED  *DURATION  *ARGS$' || fail "ls header"
+head -n 1 "$d/out" | grep -q '^KEY  *STATUS  *ATTEMPTS  *CREATED  *DURATION  *ARGS$' || fail "ls header"
 has_out '^\.\.\. 357 more'
-newest=$(q "select substr(args_sha256, 1, 12) || '  ' || work from calls order by id desc limit 1")
+newest=$(q "select work || '/' || substr(args_sha256, 1, 12) from calls order by id desc limit 1")
 sed -n 2p "$d/out" | grep -q "^$newest " || fail "ls: newest call is not first"
 TICKFLOW_DB=$db expect 0 "$T" ls --limit 3
 [ "$(wc -l <"$d/out")" = 5 ] || fail "ls --limit 3"
@@ -197,8 +197,8 @@ done
 sleep 1.1
 skey=$(q "select substr(args_sha256, 1, 12) from calls where work = 'slow'")
 expect 0 "$T" status --db "$db"
-head -n 1 "$d/out" | grep -q '^WORK  *KEY  *ATTEMPT  *RUNNER  *STARTED  *ELAPSED$' || fail "status header"
-has_out "^slow  *$skey  *1  *$(uname -n):$bg  *20[0-9-]*T[0-9:.]*Z  *[1-9][0-9]*s$"
+head -n 1 "$d/out" | grep -q '^KEY  *ATTEMPT  *RUNNER  *STARTED  *ELAPSED$' || fail "status header"
+has_out "^slow/$skey  *1  *$(uname -n):$bg  *20[0-9-]*T[0-9:.]*Z  *[1-9][0-9]*s$"
 [ "$(wc -l <"$d/out")" = 2 ] || fail "status lists more than the slow call"
 expect 0 "$T" status --db "$db" --json
 [ "$(js 'j.length + " " + j[0].work + " " + j[0].runner_pid + " " + (j[0].elapsed >= 1)')" = "1 slow $bg true" ] \

@@ -24,7 +24,7 @@ P
 "$TF_BIN" check --db t.db --now 2026-12-01T08:40 --max-age 26h > out 2> err; rc=$?
 [ "$rc" = 1 ] || { cat out err; fail "old success: exit $rc, want 1"; }
 grep -qx 'train: last success 2026-11-28T06:31Z, 3d 2h ago (max 26h)' out || { cat out; fail "age line"; }
-grep -qx 'boom: 1 call failed for good, e.g. 44136fa355b3: exited with status 3' out || { cat out; fail "failed line"; }
+grep -qx 'boom: 1 call failed for good, e.g. boom/44136fa355b3: exited with status 3' out || { cat out; fail "failed line"; }
 grep -qx 'boom: never succeeded (max 26h)' out || { cat out; fail "never succeeded line"; }
 [ "$(wc -l < out)" = 3 ] || { cat out; fail "one line per problem"; }
 [ ! -s err ] || { cat err; fail "stderr"; }
@@ -49,7 +49,7 @@ sqlite3 t.db "update calls set status = 'running', runner_host = 'elsewhere', ru
   lease_until = strftime('%s','now') - 60, started_at = '2026-12-01T08:00:00.000Z'
   where id = (select max(id) from calls where work = 'train')"
 "$TF_BIN" check --db t.db --work train > out 2>&1; [ $? = 1 ] || { cat out; fail "ended lease: want exit 1"; }
-grep -q '^train: 1 running call with an ended lease (runner dead or hung), e.g. [0-9a-f]\{12\}: runner elsewhere:4242, started 2026-12-01T08:00:00.000Z$' out \
+grep -q '^train: 1 running call with an ended lease (runner dead or hung), e.g. train/[0-9a-f]\{12\}: runner elsewhere:4242, started 2026-12-01T08:00:00.000Z$' out \
     || { cat out; fail "lease line"; }
 sqlite3 t.db "update calls set lease_until = strftime('%s','now') + 60 where work = 'train'"
 "$TF_BIN" check --db t.db --work train > out 2>&1 || { cat out; fail "a live lease is fine: want exit 0"; }

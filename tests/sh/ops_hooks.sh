@@ -92,10 +92,10 @@ rc=$?
 took=$(( $(date +%s) - start ))
 [ "$rc" = 1 ] || { cat out err; fail "hooks changed the exit code: $rc, want 1 (d failed)"; }
 [ "$took" -lt 6 ] || fail "a hanging hook held the run for ${took}s (hook_timeout 1)"
-grep -q "^tickflow: a [0-9a-f]\{12\}: on_success hook 'sh': exited with status 7$" err || { cat err; fail "failing hook not reported"; }
-grep -q "^tickflow: b [0-9a-f]\{12\}: on_success hook 'sleep': timed out after 1 s$" err || { cat err; fail "hanging hook not reported"; }
-grep -q "^tickflow: c [0-9a-f]\{12\}: on_success hook 'no-such-hook-program-tickflow': cannot run" err || { cat err; fail "missing hook not reported"; }
-grep -q "^tickflow: d [0-9a-f]\{12\}: on_failure hook 'sh': exited with status 9$" err || { cat err; fail "failing on_failure not reported"; }
+grep -q "^tickflow: a/[0-9a-f]\{12\}: on_success hook 'sh': exited with status 7$" err || { cat err; fail "failing hook not reported"; }
+grep -q "^tickflow: b/[0-9a-f]\{12\}: on_success hook 'sleep': timed out after 1 s$" err || { cat err; fail "hanging hook not reported"; }
+grep -q "^tickflow: c/[0-9a-f]\{12\}: on_success hook 'no-such-hook-program-tickflow': cannot run" err || { cat err; fail "missing hook not reported"; }
+grep -q "^tickflow: d/[0-9a-f]\{12\}: on_failure hook 'sh': exited with status 9$" err || { cat err; fail "failing on_failure not reported"; }
 tail -1 out | grep -qx '3 ran, 0 cached, 1 failed' || { cat out; fail "summary changed by hooks"; }
 [ "$(sqlite3 h.db "select group_concat(work || '=' || status, ' ') from (select * from calls order by work)")" \
   = "a=succeeded b=succeeded c=succeeded d=failed" ] || fail "a hook changed a call's status"

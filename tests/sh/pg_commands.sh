@@ -2,7 +2,8 @@
 # pg_commands: every command on a PostgreSQL database named by a libpq URI
 # (--db, $TICKFLOW_DB, a pipeline's "db"): run (--once, --now, --backfill,
 # --max-parallel, --dry-run, --verbose, --json), ls, show, logs, clear,
-# retry, gc, status, stats, metrics, check, report; the password of the URI never appears in any
+# retry, gc, status, stats, metrics, check, report; a key shared by two works
+# addressed by work and version; the password of the URI never appears in any
 # output or error; the README's inspection SQL runs in psql.
 # timeout: 240
 set -u
@@ -97,6 +98,31 @@ done
 [ "$(pg_q "$U" "SELECT count(*) FROM failed_calls")" = 1 ] || fail "failed_calls"
 pg_q "$U" 'SELECT at, "user", selector, count FROM clears ORDER BY id DESC LIMIT 10' > /dev/null || fail "clears"
 echo "ok - inspection views in psql"
+
+# a call is (work, version, key): ka and kb both called with {} share a key (issue 12 point 7)
+cat > k.json <<'P'
+{"name": "k", "works": [{"name": "ka", "command": ["sh", "-c", "echo out-ka"]},
+                        {"name": "kb", "version": "2", "command": ["sh", "-c", "echo out-kb; exit 3"]}]}
+P
+"$TF" run --once --db "$U" k.json > k_run.out 2>&1
+kk=$(pg_q "$U" "SELECT args_sha256 FROM calls WHERE work = 'ka'")
+k12=$(echo "$kk" | cut -c1-12)
+grep -q " kb@2/$k12 *failed" k_run.out || { cat k_run.out; fail "run: no kb@2/$k12 line"; }
+"$TF" show --db "$U" "$kk" > k_amb.out 2>&1 && fail "show KEY: two calls share it"
+grep -q "matches several calls: .*kb@2/$k12" k_amb.out && grep -q " ka/$k12" k_amb.out \
+    || { cat k_amb.out; fail "show KEY: candidates"; }
+"$TF" show --db "$U" "ka/$k12" > k_show.out 2>&1 && grep -q "^work  *ka$" k_show.out \
+    || { cat k_show.out; fail "show ka/KEY"; }
+"$TF" logs --db "$U" --work kb "$k12" > k_logs.out 2>&1 && grep -qx out-kb k_logs.out \
+    || { cat k_logs.out; fail "logs --work kb KEY"; }
+"$TF" ls --db "$U" --work kb > k_ls.out 2>&1 && grep -q "^kb@2/$k12  *failed " k_ls.out \
+    || { cat k_ls.out; fail "ls: the form"; }
+"$TF" retry --db "$U" --key "kb@2/$k12" > k_retry.out 2>&1 && grep -qx "retried 1 call" k_retry.out \
+    || { cat k_retry.out; fail "retry --key kb@2/KEY"; }
+"$TF" clear --db "$U" --key "$kk" --work ka --yes > k_clear.out 2>&1 || { cat k_clear.out; fail "clear --key K --work ka"; }
+[ "$(pg_q "$U" "SELECT string_agg(work, ',') FROM calls WHERE args_sha256 = '$kk'")" = kb ] \
+    || fail "clear --key K --work ka: want only kb's call left"
+echo "ok - a key shared by two works: --work, --version and work[@version]/key on show, logs, ls, retry, clear"
 
 # errors name the database without its password
 bad=$(printf '%s\n' "$U" | sed "s|:$PW@|:wrong$PW@|")

@@ -12,15 +12,15 @@ cd "$T" || exit 1
 umask 022
 
 "$TF_BIN" run --once --now 2026-11-24T07:00 pipeline.json > out1 2>&1 || { cat out1; fail "day 1 exit $?"; }
-grep -q ' download .* ran ' out1 || { cat out1; fail "day 1: download did not run"; }
-grep -q ' train .* ran ' out1 || { cat out1; fail "day 1: train did not run"; }
+grep -q ' download/.* ran ' out1 || { cat out1; fail "day 1: download did not run"; }
+grep -q ' train@1/.* ran ' out1 || { cat out1; fail "day 1: train did not run"; }
 tail -1 out1 | grep -qx '2 ran, 0 cached, 0 failed' || { cat out1; fail "day 1 summary"; }
 [ -f data/2026-11-24.csv ] && [ -f models/2026-11-24.model ] || fail "day 1 files missing"
 [ "$(stat -c %a tickflow.db)" = 600 ] || fail "database mode $(stat -c %a tickflow.db), want 600"
 
 "$TF_BIN" run --once --now 2026-11-25T07:00 pipeline.json > out2 2>&1 || { cat out2; fail "day 2 exit"; }
-grep -q 'download .* started  day: "2026-11-24" -> "2026-11-25"' out2 || { cat out2; fail "day 2: no changed-field line"; }
-grep -q 'train .* started  data: {"path":"data/2026-11-24.csv"' out2 || { cat out2; fail "day 2: train change not shown"; }
+grep -q 'download/.* started  day: "2026-11-24" -> "2026-11-25"' out2 || { cat out2; fail "day 2: no changed-field line"; }
+grep -q 'train@1/.* started  data: {"path":"data/2026-11-24.csv"' out2 || { cat out2; fail "day 2: train change not shown"; }
 tail -1 out2 | grep -qx '2 ran, 0 cached, 0 failed' || { cat out2; fail "day 2 summary"; }
 
 # A restart on day 2: everything is answered by the database.
@@ -32,7 +32,7 @@ tail -1 out2 | grep -qx '2 ran, 0 cached, 0 failed' || { cat out2; fail "day 2 s
 # --dry-run: says what would run, executes and records nothing.
 before=$(sqlite3 tickflow.db 'SELECT count(*) FROM calls')
 "$TF_BIN" run --once --dry-run --now 2026-11-26T07:00 pipeline.json > out5 2>&1 || { cat out5; fail "dry run exit"; }
-grep -q 'download .* would run' out5 || { cat out5; fail "dry run line"; }
+grep -q 'download/.* would run' out5 || { cat out5; fail "dry run line"; }
 [ ! -f data/2026-11-26.csv ] || fail "dry run executed download"
 [ "$(sqlite3 tickflow.db 'SELECT count(*) FROM calls')" = "$before" ] || fail "dry run wrote calls"
 

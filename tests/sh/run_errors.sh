@@ -23,14 +23,14 @@ P
 "$TF_BIN" run --once --db bad.db bad.json > out 2>&1
 rc=$?
 [ "$rc" = 1 ] || { cat out; fail "failing command: exit $rc, want 1"; }
-grep -q 'boom .* failed .*exited with status 3' out || { cat out; fail "no failure line for boom"; }
-grep -q "missing .* failed .*cannot run 'no-such-program-tickflow-test': No such file or directory" out ||
+grep -q ' boom/[0-9a-f]\{12\}  *failed .*exited with status 3' out || { cat out; fail "no failure line for boom"; }
+grep -q " missing/.* failed .*cannot run 'no-such-program-tickflow-test': No such file or directory" out ||
     { cat out; fail "no clear message for a missing program"; }
 tail -1 out | grep -qx '0 ran, 0 cached, 2 failed' || { cat out; fail "summary"; }
 # Failed calls stay failed: a second run still exits 1, and says so once.
 "$TF_BIN" run --once --db bad.db bad.json > out 2>&1
 [ $? = 1 ] || fail "second run of failed calls should exit 1"
-[ "$(grep -c 'boom .* failed earlier' out)" = 1 ] || { cat out; fail "stored failure not shown once"; }
+[ "$(grep -c ' boom/.* failed earlier' out)" = 1 ] || { cat out; fail "stored failure not shown once"; }
 
 # Malformed pipelines: exit 3, FILE:LINE:COL: reason, nothing runs.
 B="$TF_ROOT/tests/fixtures/pipelines/bad"

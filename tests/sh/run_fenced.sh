@@ -24,7 +24,7 @@ while [ ! -e started ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 sqlite3 t.db "UPDATE calls SET fence = fence + 1, status = 'succeeded', result_json = '\"theirs\"',
               finished_at = '2026-12-01T00:00:00.000Z'" || fail sqlite3
 wait $pid || { cat out; fail "exit $?"; }
-grep -q '^[0-9:]* w  *[0-9a-f]\{12\} fenced out (another runner took this call over' out || { cat out; fail "no 'fenced out' line"; }
+grep -q '^[0-9:]* w/[0-9a-f]\{12\}  *fenced out (another runner took this call over' out || { cat out; fail "no 'fenced out' line"; }
 tail -n 1 out | grep -qx '0 ran, 1 cached, 0 failed' || { cat out; fail "the fenced-out execution was counted as ran"; }
 # "ran" is said only of a success the database recorded: no line, no on_success hook
 ! grep -q ' ran [0-9]' out || { cat out; fail "the fenced-out execution was printed as ran"; }

@@ -30,17 +30,17 @@ stop_after() { # $1 signal, $2 marker file, then the run's options; output in ou
 stop_after TERM started2 --db t.db p.json
 rc=$?
 [ "$rc" = 143 ] || { cat out; fail "SIGTERM: exit $rc, want 143"; }
-grep -q 'slow .* interrupted [0-9.]*s (the scheduler was stopped)$' out || { cat out; fail "no 'interrupted' line for slow"; }
-grep -q 'block .* interrupted [0-9.]*s (the scheduler was stopped)$' out || { cat out; fail "no 'interrupted' line for block"; }
+grep -q ' slow/[0-9a-f]\{12\}  *interrupted [0-9.]*s (the scheduler was stopped)$' out || { cat out; fail "no 'interrupted' line for slow"; }
+grep -q ' block/[0-9a-f]\{12\}  *interrupted [0-9.]*s (the scheduler was stopped)$' out || { cat out; fail "no 'interrupted' line for block"; }
 grep -q ' failed' out && { cat out; fail "an interrupted execution printed as failed"; }
-tail -n 1 out | grep -q '^stopped by SIGTERM: 2 executions interrupted (recorded interrupted; they run again on the next start): \(slow\|block\) [0-9a-f]\{12\}, \(slow\|block\) [0-9a-f]\{12\}$' \
+tail -n 1 out | grep -q '^stopped by SIGTERM: 2 executions interrupted (recorded interrupted; they run again on the next start): \(slow\|block\)/[0-9a-f]\{12\}, \(slow\|block\)/[0-9a-f]\{12\}$' \
     || { cat out; fail "no stop line naming what was interrupted"; }
 [ "$(sqlite3 t.db "SELECT count(*) FROM history WHERE status = 'interrupted'")" = 2 ] || fail "history does not say interrupted"
 
 stop_after INT started --db t2.db --json p.json
 rc=$?
 [ "$rc" = 130 ] || { cat out; fail "SIGINT: exit $rc, want 130"; }
-tail -n 1 out | grep -q '^{"interrupted":\[{"work":"\(slow\|block\)","key":"[0-9a-f]\{64\}"}.*\],"stopped":"SIGINT"}$' \
+tail -n 1 out | grep -q '^{"interrupted":\[{"work":"\(slow\|block\)","key":"[0-9a-f]\{64\}","ref":"\(slow\|block\)/[0-9a-f]\{12\}"}.*\],"stopped":"SIGINT"}$' \
     || { cat out; fail "--json: no stop object"; }
 grep -q '"decision":"interrupted"' out || { cat out; fail "--json: no interrupted decision"; }
 
