@@ -331,6 +331,17 @@ int tf_app_hold_ran(tf_app *app, const tf_event *ev)
     return TF_OK;
 }
 
+void tf_app_commit_successes(tf_app *app)
+{
+    app->commit_successes = 1;
+}
+
+void tf_app_unhold_last(tf_app *app)
+{
+    if (app->nheld)
+        free(app->held[--app->nheld].args_json);
+}
+
 /* The held event of (work, key), or -1. Commits come in queue order: the first one matches. */
 static long held_index(const tf_app *app, const char *work, const char *key)
 {
@@ -362,6 +373,7 @@ static void settled(const char *work, const char *key, int recorded, void *user)
         tf_event ev = {
             .work = work, .key = key, .args_json = i >= 0 ? h.args_json : NULL,
             .what = "fenced-out", .attempt = i >= 0 ? h.attempt : 0,
+            .duration = i >= 0 ? h.duration : 0,
             .version = i >= 0 ? h.version : w ? (w->version ? w->version : "") : NULL,
             .error = "another runner took this call over before our result was recorded: ours was not",
         };

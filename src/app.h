@@ -176,6 +176,7 @@ struct tf_app {
     size_t nheld;           /* count */
     size_t capheld;         /* allocated */
     int settling;           /* inside tf_app_settle (an observer's flush must not re-enter it) */
+    int commit_successes;   /* commit each success at its end (a tap runs hooks on "ran") */
     cJSON **tick_results;   /* results owned by the current tick */
     size_t ntick_results;   /* count */
     size_t cap_tick_results;/* allocated */
@@ -211,6 +212,14 @@ void tf_app_emit(tf_app *app, const tf_work *w, const char *key, const char *arg
  * then emits at once).
  */
 int tf_app_hold_ran(tf_app *app, const tf_event *ev);
+/*
+ * Commit each success of this app at its end instead of with the next
+ * claim, so its "ran" (and a hook a tap runs on it) comes before anything
+ * else is claimed: one write transaction more per success.
+ */
+void tf_app_commit_successes(tf_app *app);
+/* Drop the event tf_app_hold_ran held last (its end could not be queued). */
+void tf_app_unhold_last(tf_app *app);
 /*
  * Emit what the store committed since the last call: each held "ran" once
  * its success is recorded, a "fenced-out" for one that was refused. Called

@@ -1394,6 +1394,13 @@ int tf_pipeline_attach(tf_pipeline *p, tf_app *app)
     rc = tf_flow_add(app, p->def->name, pipeline_flow, p);
     if (rc == TF_OK)
         rc = tf_app_add_tap(app, pipeline_tap, p);
+    /* an on_success hook runs on "ran": have it run at the execution's end, before
+       the next claim, not while a later call is claimed and its lease ages */
+    int hooks = p->def->on_success != NULL;
+    for (size_t i = 0; i < p->def->nworks; i++)
+        hooks |= p->def->works[i].on_success != NULL;
+    if (rc == TF_OK && hooks)
+        tf_app_commit_successes(app);
     if (rc == TF_OK)
         p->app = app;
     return rc;

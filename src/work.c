@@ -320,9 +320,15 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
                     .version = w->version ? w->version : ""};
     int held = ok && (app->on_event || app->ntaps) && tf_app_hold_ran(app, &ran) == TF_OK;
     int rc = tf_store_finish_later(app->store, &f);
-    if (rc != TF_OK)
+    if (rc != TF_OK) {
+        if (held)
+            tf_app_unhold_last(app); /* nothing was queued for it */
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
-    tf_app_settle(app); /* a full queue commits on its own */
+    }
+    if (held && app->commit_successes)
+        (void)tf_app_flush(app); /* its hook runs now; a failure is retried and reported later */
+    else
+        tf_app_settle(app); /* a full queue commits on its own */
     if (app->until_idle && !w->opts.cache_calls
         && tf_memo_put(ok ? &app->once_ok : &app->once_failed, w->index, r->key,
                        ok ? res->result_json : f.error) != 0)
@@ -1066,9 +1072,9 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
     tf_claim c;
     memset(&c, 0, sizeof c);
     rc = app->dry_run ? tf_store_peek(app->store, &req, &c) : tf_store_claim(app->store, &req, &c);
-    tf_app_settle(app); /* the claim committed the earlier ends with it */
     if (rc != TF_OK) {
         tf_claim_clear(&c);
+        tf_app_settle(app);
         return tf_app_fail(app, rc, "%s", tf_store_errmsg(app->store));
     }
     if (c.decision != TF_CLAIM_RUN)
@@ -1079,5 +1085,8 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
     } else
         rc = run_claimed(app, w, args, &c, out);
     tf_claim_clear(&c);
+    /* The claim committed earlier ends with it: report them now, once this call is
+       started, never between its claim and its start (a hook there would age its lease). */
+    tf_app_settle(app);
     return rc;
 }

@@ -141,7 +141,8 @@ void tf_cli_mrun_event(tf_cli_mrun *m, const tf_event *ev)
         return;
     if (!strcmp(ev->what, "cached")) {
         w->hits++;
-    } else if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "interrupted")) {
+    } else if (!strcmp(ev->what, "ran") || !strcmp(ev->what, "interrupted") ||
+               (!strcmp(ev->what, "fenced-out") && ev->attempt > 0)) { /* it ran, unrecorded */
         w->executions++;
     } else if (!strcmp(ev->what, "failed")) {
         if (ev->attempt > 0)

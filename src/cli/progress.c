@@ -208,7 +208,8 @@ void tf_cli_progress_count(tf_cli_progress *p, const tf_event *ev, uint64_t call
     if (!strcmp(ev->what, "started"))
         p->running++;
     else if ((!strcmp(ev->what, "ran") || !strcmp(ev->what, "failed") ||
-              !strcmp(ev->what, "interrupted")) && ev->attempt > 0)
+              !strcmp(ev->what, "interrupted") || !strcmp(ev->what, "fenced-out")) &&
+             ev->attempt > 0)
         p->running--;
     pthread_mutex_unlock(&p->mu);
 }

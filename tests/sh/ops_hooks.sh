@@ -127,4 +127,17 @@ bad '{"name": "x", "works": [{"name": "a", "command": ["true"], "hook_timeout": 
 bad '{"name": "x", "works": [{"name": "a", "command": ["true"], "on_failur": ["x"]}]}' \
     1:60 "unknown key 'on_failur' in a work"
 [ ! -e bad.db ] || fail "a malformed hook opened the database"
+
+# on_success runs at its execution's end, before the next call is claimed:
+# a hook that blocks never holds a later call claimed with its lease aging
+# (another runner would take that call over and run it a second time)
+cat > order.json <<'P'
+{"name": "order", "works": [
+  {"name": "a", "command": ["true"],
+   "on_success": ["sh", "-c", "sqlite3 order.db \"SELECT count(*) FROM calls WHERE work = 'b'\" > b-at-hook"]},
+  {"name": "b", "command": ["true"]}
+]}
+P
+"$TF_BIN" run --once --db order.db order.json > out 2>&1 || { cat out; fail "order run"; }
+[ "$(cat b-at-hook)" = 0 ] || fail "b was claimed before a's on_success hook ran ($(cat b-at-hook))"
 echo "ok"
