@@ -263,11 +263,28 @@ typedef struct tf_command {
 } tf_command;
 
 /*
+ * The digest of what a command runs, recorded with every claim and attempt
+ * (tf_history_row.command_sha256): the SHA-256 (64 lowercase hex and a NUL
+ * in hex[65]) of the RFC 8785 canonical JSON {"argv": [the template, its
+ * placeholders unfilled], "cwd": cwd (made absolute by realpath when it
+ * exists) or null, "env": ["NAME=value", ... as
+ * given] or null}. A failed call recorded under another digest runs again
+ * at once (tf_work_new_command). TF_EINPUT without argv; TF_ENOMEM.
+ */
+int tf_command_digest(const tf_command *cmd, char hex[65]);
+
+/*
  * Register a command work. The command gets its canonical argument set in
  * TICKFLOW_ARGS and its key in TICKFLOW_KEY; its result is the last line of
  * its standard output (JSON if it parses, else a JSON string; null if
  * none); the tail of its output is stored with the attempt (TF_OUTPUT_MAX). Everything in
  * cmd is copied. *out belongs to the app.
+ *
+ * The command is not part of a call's key: a success stays cached when it
+ * changes (opts->version is how to invalidate successes). A call that
+ * failed or was interrupted under another command (tf_command_digest)
+ * runs again at once, whatever its retries and backoff, with a new retry
+ * budget, and the run says so (event "command-changed").
  */
 int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
                         const tf_work_opts *opts, tf_work **out);
@@ -331,6 +348,8 @@ typedef struct tf_event {
     const char *args_json;  /* canonical argument set */
     const char *what;       /* "ran" (an execution succeeded and the database recorded it: sent
                                once its end is committed, see tf_app_flush), "cached", "started",
+                               "command-changed" (before "started": the call failed, or was
+                               interrupted, under another command; error says which),
                                "running", "waiting", "queued", "failed", "interrupted" (the
                                scheduler was stopped), "retry", "would-run", "fenced-out" (an
                                execution succeeded but the database refused its result: another
@@ -415,6 +434,9 @@ typedef struct tf_history_row {
     const char *output;     /* its output (the latest TF_OUTPUT_MAX bytes, UTF-8), or NULL if none */
     int64_t output_bytes;   /* bytes the execution wrote in all; -1 when not recorded */
     int output_truncated;   /* 1: output holds only the latest TF_OUTPUT_MAX of them */
+    const char *command_sha256; /* SHA-256 hex of the work's command this attempt ran under
+                               (tf_work_command_digest), or NULL (a C work, or recorded before
+                               tickflow kept it) */
 } tf_history_row;
 
 /* A selection of calls; NULL/0 fields do not filter. */

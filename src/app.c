@@ -557,7 +557,8 @@ int tf_work_new_command(tf_app *app, const char *name, const tf_command *cmd,
     w->argv = tf_strv_dup(cmd->argv);
     w->env = cmd->env ? tf_strv_dup(cmd->env) : NULL;
     w->cwd = dup_or_null(cmd->cwd);
-    if (!w->argv || (cmd->env && !w->env) || (cmd->cwd && !w->cwd)) {
+    if (!w->argv || (cmd->env && !w->env) || (cmd->cwd && !w->cwd) ||
+        tf_command_digest(cmd, w->command_sha256) != TF_OK) {
         app->nworks--;
         work_free(w);
         return tf_app_fail(app, TF_ENOMEM, "out of memory");
@@ -586,7 +587,9 @@ int tf_work_set_command(tf_work *w, const tf_command *cmd, const tf_work_opts *o
     char **env = cmd->env ? tf_strv_dup(cmd->env) : NULL;
     char *cwd = dup_or_null(cmd->cwd);
     char *version = strdup(opts->version ? opts->version : "");
-    if (!argv || (cmd->env && !env) || (cmd->cwd && !cwd) || !version) {
+    char digest[65];
+    if (!argv || (cmd->env && !env) || (cmd->cwd && !cwd) || !version ||
+        tf_command_digest(cmd, digest) != TF_OK) {
         tf_strv_free(ignore);
         tf_strv_free(argv);
         tf_strv_free(env);
@@ -601,6 +604,7 @@ int tf_work_set_command(tf_work *w, const tf_command *cmd, const tf_work_opts *o
     w->argv = argv;
     w->env = env;
     w->cwd = cwd;
+    memcpy(w->command_sha256, digest, sizeof digest);
     w->version = version;
     w->opts = *opts;
     w->opts.version = version;

@@ -44,6 +44,7 @@ struct tf_work {
     char **argv;            /* command: NULL-terminated template, owned */
     char **env;             /* command: NULL-terminated NAME=value, owned, or NULL */
     char *cwd;              /* command: folder, owned, or NULL */
+    char command_sha256[65];/* command: tf_command_digest of argv/env/cwd ("" for a C work) */
     char **ignore;          /* NULL-terminated argument names outside the key, owned, or NULL */
     int64_t hits;           /* calls answered from the cache since the last tf_app_flush_hits */
     double saved;           /* seconds those hits did not spend */

@@ -15,6 +15,48 @@
 #include "app.h"
 #include "json.h"
 
+/* A NULL-terminated string vector as a JSON array in o under name (NULL: null). 0 or -1. */
+static int add_strv(cJSON *o, const char *name, const char *const *v)
+{
+    if (!v)
+        return cJSON_AddNullToObject(o, name) ? 0 : -1;
+    cJSON *a = cJSON_AddArrayToObject(o, name);
+    if (!a)
+        return -1;
+    for (; *v; v++) {
+        cJSON *s = cJSON_CreateString(*v);
+        if (!s || !cJSON_AddItemToArray(a, s)) {
+            cJSON_Delete(s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tf_command_digest(const tf_command *cmd, char hex[65])
+{
+    hex[0] = '\0';
+    if (!cmd || !cmd->argv)
+        return TF_EINPUT;
+    /* the folder as an absolute path: "p.json" and "/srv/p/p.json" name the same command */
+    char *real = cmd->cwd ? realpath(cmd->cwd, NULL) : NULL;
+    const char *cwd = real ? real : cmd->cwd;
+    cJSON *o = cJSON_CreateObject();
+    int bad = !o || add_strv(o, "argv", cmd->argv) != 0 || add_strv(o, "env", cmd->env) != 0 ||
+              !(cwd ? cJSON_AddStringToObject(o, "cwd", cwd) : cJSON_AddNullToObject(o, "cwd"));
+    free(real);
+    tf_error err;
+    /* strings that are not UTF-8 cannot be canonical: hash their bytes' JSON anyway */
+    int rc = bad ? TF_ENOMEM : tf_hash_tree(o, hex, &err);
+    if (rc == TF_EINPUT) {
+        char *text = cJSON_PrintUnformatted(o);
+        rc = text ? tf_sha256_hex(text, strlen(text), hex) : TF_ENOMEM;
+        free(text);
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
 void tf_strv_free(char **v)
 {
     if (!v)

@@ -78,6 +78,9 @@ typedef struct tf_claim_req {
     double cache_now;       /* the cache clock (epoch seconds) max_age is judged on */
     int keep_stale;         /* 1: while an expired call is refreshed (or after the refresh
                                failed) its last good result is kept and answered as stale */
+    const char *command_sha256; /* digest of the work's command (recorded with the claim), or
+                               NULL (C works): a failed or interrupted call recorded under
+                               another digest runs again at once, with a new retry budget */
 } tf_claim_req;
 
 typedef struct tf_claim {
@@ -102,7 +105,13 @@ typedef struct tf_claim {
                                call (RUN: the refresh; BUSY, RETRY_WAIT, FAILED: still serving it) */
     double result_at;       /* HIT or stale: when result_json was produced (cache clock) */
     double duration;        /* HIT: seconds of the execution that produced it (0 if unknown) */
+    int command_changed;    /* RUN: TF_CHANGED_* when it failed (or was interrupted) under another
+                               command than req's: it runs again regardless of retries and
+                               backoff; 0 otherwise */
 } tf_claim;
+
+/* tf_claim.command_changed: what the call's last attempt under the old command ended as. */
+enum { TF_CHANGED_AFTER_FAILURE = 1, TF_CHANGED_AFTER_INTERRUPTION = 2 };
 
 /* Free the strings of a claim and zero it. Accepts a zeroed claim. */
 void tf_claim_clear(tf_claim *c);

@@ -798,6 +798,12 @@ static int run_claimed(tf_app *app, tf_work *w, const cJSON *args, const tf_clai
         return give_back(app, w, c);
     }
     if (app->on_event) {
+        if (c->command_changed)
+            tf_app_emit(app, w, out->key, r->args_json, "command-changed",
+                        c->command_changed == TF_CHANGED_AFTER_FAILURE
+                            ? "command changed since its last failure; running again"
+                            : "command changed since its interrupted attempt; running again",
+                        0, 0, NULL, NULL);
         (r->stale_json ? tf_app_emit_stale : tf_app_emit)(app, w, out->key, r->args_json, "started",
                                                           NULL, 0, c->attempt,
                                                           previous_args(app, w, out->key), NULL);
@@ -1068,6 +1074,7 @@ static int run_call(tf_tick *tick, tf_work *w, const cJSON *args, tf_call *out)
         .lease = app->lease,
         .max_age = w->opts.cache_calls ? w->opts.max_age : 0, .cache_now = app->tick_cache_now,
         .keep_stale = w->opts.keep_stale,
+        .command_sha256 = w->command_sha256[0] ? w->command_sha256 : NULL,
     };
     tf_claim c;
     memset(&c, 0, sizeof c);

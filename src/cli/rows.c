@@ -112,6 +112,7 @@ static void hist_row_free(tf_history_row *r)
     free_str(r->error);
     free_str(r->log_path);
     free_str(r->output);
+    free_str(r->command_sha256);
 }
 
 void tf_cli_hist_free(tf_cli_hist *h)
@@ -140,6 +141,7 @@ int tf_cli_hist_add(const tf_history_row *r, void *user)
     c.error = copy_str(r->error, &oom);
     c.log_path = copy_str(r->log_path, &oom);
     c.output = copy_str(r->output, &oom);
+    c.command_sha256 = copy_str(r->command_sha256, &oom);
     if (oom) {
         hist_row_free(&c);
         h->oom = 1;
@@ -273,6 +275,7 @@ cJSON *tf_cli_hist_json(const tf_history_row *h)
     add_str(o, "log_path", h->log_path);
     tf_cli_add_num_or_null(o, "output_bytes", (double)h->output_bytes, h->output_bytes < 0);
     cJSON_AddBoolToObject(o, "output_truncated", h->output_truncated);
+    add_str(o, "command_sha256", h->command_sha256);
     return o;
 }
 

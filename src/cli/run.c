@@ -68,12 +68,13 @@ static void on_signal(int sig)
  * wins. D_NONE never ends up recorded; every decision the summary does not
  * name (started, running, waiting, queued, retry, ...) counts as waiting.
  */
-enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_INTERRUPTED, D_FENCED, D_OTHER };
+enum { D_NONE, D_RAN, D_CACHED, D_FAILED, D_WOULD, D_STARTED, D_RETRY, D_WAITING, D_INTERRUPTED, D_FENCED,
+       D_CHANGED, D_OTHER };
 
 static int decision_of(const char *what)
 {
     switch (what[0]) {
-    case 'c': return !strcmp(what, "cached") ? D_CACHED : D_OTHER;
+    case 'c': return !strcmp(what, "cached") ? D_CACHED : !strcmp(what, "command-changed") ? D_CHANGED : D_OTHER;
     case 'r': return !strcmp(what, "ran") ? D_RAN : !strcmp(what, "retry") ? D_RETRY : D_OTHER;
     case 'f': return !strcmp(what, "failed") ? D_FAILED : !strcmp(what, "fenced-out") ? D_FENCED : D_OTHER;
     case 'w': return !strcmp(what, "would-run") ? D_WOULD : !strcmp(what, "waiting") ? D_WAITING : D_OTHER;
@@ -400,7 +401,7 @@ static int wants_line(const run_state *st, const tf_event *ev, int d)
     if (st->verbose)
         return 1;
     if (d == D_RAN || d == D_STARTED || d == D_FAILED || d == D_RETRY || d == D_WOULD || d == D_INTERRUPTED ||
-        d == D_FENCED)
+        d == D_FENCED || d == D_CHANGED)
         return 1;
     /* Waits on another runner (a key) matter; waits on a dependency or the clock repeat each tick. */
     return d == D_WAITING && ev->key && *ev->key;
@@ -583,6 +584,8 @@ static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e
         snprintf(what, sizeof what, "waited %.1fs", ev->duration);
     else if (!strcmp(dw, "would-run"))
         snprintf(what, sizeof what, "would run");
+    else if (!strcmp(dw, "command-changed"))
+        snprintf(what, sizeof what, "%.1200s", err);
     else if (!strcmp(dw, "queued"))
         snprintf(what, sizeof what, "queued (--max-parallel)");
     else if (!strcmp(dw, "started")) {

@@ -17,10 +17,11 @@ static void show_usage(FILE *to)
           "Show the one call KEY names: work, version, full key, status, attempts,\n"
           "times, duration, canonical arguments, result, last error, where the last\n"
           "output is, and every execution attempt (status, start, duration, runner\n"
-          "host:pid, exit code or signal, error). KEY is a key prefix (at least 4 hex\n"
-          "digits) or the form 'ls' prints, WORK/PREFIX (the work's call of no version)\n"
-          "or WORK@VERSION/PREFIX. Two works called with the same arguments share a\n"
-          "key: a prefix that several calls share is refused with the candidates\n"
+          "host:pid, exit code or signal, the first 12 digits of the digest of the\n"
+          "command it ran (\"command_sha256\" in JSON), error). KEY is a key prefix (at\n"
+          "least 4 hex digits) or the form 'ls' prints, WORK/PREFIX (the work's call of\n"
+          "no version) or WORK@VERSION/PREFIX. Two works called with the same arguments\n"
+          "share a key: a prefix that several calls share is refused with the candidates\n"
           "listed in that form.\n\n"
           "options:\n"
           "  --db PATH    database (default $TICKFLOW_DB, else ./tickflow.db)\n"
@@ -95,15 +96,17 @@ static void print_call(const tf_call_row *r, const tf_cli_hist *h)
         sw = tf_cli_wider(sw, tf_cli_or_dash(h->v[i].status));
         rw = tf_cli_wider(rw, runners[i]);
     }
-    printf("  %7s  %-*s  %-24s  %9s  %-*s  %-10s  %s\n", "ATTEMPT", sw, "STATUS", "STARTED",
-           "DURATION", rw, "RUNNER", "EXIT", "ERROR");
+    printf("  %7s  %-*s  %-24s  %9s  %-*s  %-10s  %-12s  %s\n", "ATTEMPT", sw, "STATUS", "STARTED",
+           "DURATION", rw, "RUNNER", "EXIT", "COMMAND", "ERROR");
     for (size_t i = 0; i < h->n; i++) {
         const tf_history_row *a = &h->v[i];
         char exit_text[32];
         tf_cli_exit_text(a->exit_code, a->term_signal, exit_text);
         tf_cli_fmt_duration(a->duration, 1, dur);
-        printf("  %7d  %-*s  %-24s  %9s  %-*s  %-10s  %s\n", a->attempt, sw, tf_cli_or_dash(a->status),
-               tf_cli_or_dash(a->started_at), dur, rw, runners[i], exit_text, tf_cli_or_dash(a->error));
+        /* the command's digest, short: an attempt under a changed command shows another one */
+        printf("  %7d  %-*s  %-24s  %9s  %-*s  %-10s  %-12.12s  %s\n", a->attempt, sw,
+               tf_cli_or_dash(a->status), tf_cli_or_dash(a->started_at), dur, rw, runners[i],
+               exit_text, tf_cli_or_dash(a->command_sha256), tf_cli_or_dash(a->error));
     }
     free(runners);
 }

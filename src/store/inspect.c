@@ -310,6 +310,7 @@ int tf_store_history(tf_store *s, int64_t call_id, tf_hist_fn fn, void *user)
         h.output = q_col_text(s, q, 13);
         h.output_bytes = q_col_null(s, q, 14) ? -1 : q_col_int64(s, q, 14);
         h.output_truncated = (int)q_col_int64(s, q, 15);
+        h.command_sha256 = q_col_text(s, q, 16);
         if (fn && fn(&h, user) != 0)
             break;
     }
@@ -495,6 +496,7 @@ int tf_store_executions(tf_store *s, const char *since, tf_execution_fn fn, void
         h->output = NULL; /* not read here: tf_calls_history has it, one call at a time */
         h->output_bytes = -1;
         h->output_truncated = 0;
+        h->command_sha256 = NULL;
         if (fn && fn(&r, user) != 0)
             break;
     }

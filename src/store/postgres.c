@@ -101,7 +101,7 @@ typedef struct pg {
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
     " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration," \
-    " runner_boot, runner_pidns, lease_boot_until, runner_timens" \
+    " runner_boot, runner_pidns, lease_boot_until, runner_timens, command_sha256" \
     " FROM calls WHERE work = $1::text AND version = $2::text AND args_sha256 = $3::text"
 
 /* A list of call ids as inspect.c writes it, a JSON array "[7,5]", as bigint[] */
@@ -118,10 +118,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
         " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until,"
-        " runner_timens)"
+        " runner_timens, command_sha256)"
         " VALUES ($1::text, $2::text, $3::text, $4::text, 'running', 1, 0, 1, $5::float8,"
         " $6::text, $7::bigint, $8::bigint, $9::text, $9::text, $10::text, $11::bigint,"
-        " $12::float8, $13::bigint)"
+        " $12::float8, $13::bigint, $14::text)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING RETURNING id",
     [ST_RECLAIM] =
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
@@ -130,14 +130,17 @@ static const char *const stmt_sql[ST_COUNT] = {
         " finished_at = NULL,"
         " result_json = CASE WHEN $7::integer <> 0 THEN result_json END,"
         " result_at = CASE WHEN $7::integer <> 0 THEN result_at END, runner_boot = $8::text,"
-        " runner_pidns = $9::bigint, lease_boot_until = $10::float8, runner_timens = $11::bigint"
+        " runner_pidns = $9::bigint, lease_boot_until = $10::float8, runner_timens = $11::bigint,"
+        " failures = CASE WHEN $12::integer <> 0 THEN 0 ELSE failures END,"
+        " next_retry_at = CASE WHEN $12::integer <> 0 THEN NULL ELSE next_retry_at END,"
+        " command_sha256 = $13::text"
         " WHERE id = $1::bigint",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = $2::float8 WHERE id = $1::bigint",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
-        " runner_pid, started_at, runner_boot, runner_pidns, runner_start)"
+        " runner_pid, started_at, runner_boot, runner_pidns, runner_start, command_sha256)"
         " VALUES ($1::bigint, $2::integer, $3::bigint, 'running',"
-        " $4::text, $5::bigint, $6::text, $7::text, $8::bigint, $9::bigint) RETURNING id",
+        " $4::text, $5::bigint, $6::text, $7::text, $8::bigint, $9::bigint, $10::text) RETURNING id",
     [ST_HIST_RUNNING] =
         "SELECT id, exec_pgid, exec_start, runner_boot, runner_pidns FROM history"
         " WHERE call_id = $1::bigint AND fence = $2::bigint AND status = 'running'",
@@ -198,7 +201,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
-        " output, output_bytes, output_truncated"
+        " output, output_bytes, output_truncated, command_sha256"
         " FROM history WHERE call_id = $1::bigint ORDER BY attempt, id",
     /* one batch (inspect.c), newest first: ids below $8, at most $9 rows */
     /* READ COMMITTED: the rows listed stay locked (and so as listed) until the commit */
@@ -468,6 +471,13 @@ static tf_q *pq_prepare(tf_store *s, int id, int *rc)
     q->id = id;
     char used[PQ_MAXP];
     q->nparams = count_params(stmt_sql[id], used);
+    if (q->nparams > PQ_MAXP) {
+        /* val[] could not hold them: a statement must never be sent with parameters unbound */
+        tf_store_set_err(s, "statement %d takes %d parameters, more than %d (PQ_MAXP)", id,
+                         q->nparams, PQ_MAXP);
+        *rc = TF_EDB;
+        return NULL;
+    }
     q->row = -1;
     /* a number the text never names has no type to infer: say text (it is sent as NULL) */
     Oid types[PQ_MAXP] = {0};

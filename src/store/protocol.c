@@ -277,7 +277,7 @@ enum {
     LK_ID, LK_STATUS, LK_RESULT, LK_ERROR, LK_ATTEMPTS, LK_FAILURES, LK_FENCE,
     LK_LEASE_UNTIL, LK_NEXT_RETRY_AT, LK_RUNNER_HOST, LK_RUNNER_PID, LK_RUNNER_START,
     LK_RESULT_AT, LK_DURATION,
-    LK_RUNNER_BOOT, LK_RUNNER_PIDNS, LK_LEASE_BOOT, LK_RUNNER_TIMENS
+    LK_RUNNER_BOOT, LK_RUNNER_PIDNS, LK_LEASE_BOOT, LK_RUNNER_TIMENS, LK_COMMAND
 };
 
 /* What the decision needs to do in the write transaction. */
@@ -353,6 +353,23 @@ static int runner_holds(tf_store *s, tf_q *q, double now, int *died)
     return !q_col_null(s, q, LK_LEASE_UNTIL) && q_col_double(s, q, LK_LEASE_UNTIL) > now;
 }
 
+/* The command digest a claim records: req's, or NULL (a work without a command). */
+static const char *req_command(const tf_claim_req *req)
+{
+    return req->command_sha256 && *req->command_sha256 ? req->command_sha256 : NULL;
+}
+
+/*
+ * Whether the row q is on was last claimed under another command than
+ * req's (schema/sqlite/0007): both digests known and different. A row
+ * recorded before the digests were, or a work without a command, never is.
+ */
+static int command_changed(tf_store *s, tf_q *q, const tf_claim_req *req)
+{
+    const char *was = q_col_text(s, q, LK_COMMAND), *now = req_command(req);
+    return now && was && *was && strcmp(was, now) != 0;
+}
+
 /*
  * Decide from the lookup row q is on (or no row when q is NULL). Fills
  * out's decision and, for the answers that need no write, its strings (HIT:
@@ -363,6 +380,7 @@ static int decide(tf_store *s, tf_q *q, const tf_claim_req *req,
                   double now, tf_claim *out, int *died, int *rc)
 {
     *died = 0;
+    out->command_changed = 0;
     if (!q)
         return ACT_INSERT;
     out->call_id = q_col_int64(s, q, LK_ID);
@@ -408,6 +426,15 @@ static int decide(tf_store *s, tf_q *q, const tf_claim_req *req,
             return ACT_TAKEOVER;
         out->decision = TF_CLAIM_BUSY;
         return ACT_NONE;
+    }
+    /* a failure (or interruption) under another command: the fix runs at once, with a new
+       retry budget; a success never runs again for a changed command (version does that) */
+    if ((strcmp(status, "failed") == 0 || strcmp(status, "interrupted") == 0) &&
+        command_changed(s, q, req)) {
+        out->command_changed = status[0] == 'f' ? TF_CHANGED_AFTER_FAILURE
+                                                : TF_CHANGED_AFTER_INTERRUPTION;
+        out->failures = 0;
+        return ACT_RECLAIM;
     }
     if (strcmp(status, "failed") == 0 && req->cache_calls) {
         if (failures > req->retries) {
@@ -485,8 +512,8 @@ static void bind_timens(tf_store *s, tf_q *q, int i)
         q_null(s, q, i);
 }
 
-/* Record a new attempt's history row; sets out->history_id. */
-static int add_history(tf_store *s, tf_claim *out, const char *iso)
+/* Record a new attempt's history row (run under req's command); sets out->history_id. */
+static int add_history(tf_store *s, const tf_claim_req *req, tf_claim *out, const char *iso)
 {
     int rc = TF_OK;
     tf_q *q = q_get(s, ST_HIST_INSERT, &rc);
@@ -500,6 +527,7 @@ static int add_history(tf_store *s, tf_claim *out, const char *iso)
     q_text(s, q, 6, iso);
     bind_identity(s, q, 7);
     q_int64(s, q, 9, s->self.start);
+    q_text(s, q, 10, req_command(req));
     int src = q_step(s, q, "record an attempt");
     if (q_wrote(src))
         out->history_id = s->eng->last_id(s, q);
@@ -585,6 +613,7 @@ static int insert_call(tf_store *s, const tf_claim_req *req, double lease_until,
     bind_identity(s, q, 10);
     q_double(s, q, 12, lease_boot_until(req));
     bind_timens(s, q, 13);
+    q_text(s, q, 14, req_command(req));
     int src = q_step(s, q, "claim a call");
     if (q_wrote(src) && q_changes(s, q) == 1) {
         *inserted = 1;
@@ -679,6 +708,8 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         bind_identity(s, q, 8);
         q_double(s, q, 10, lease_boot_until(req));
         bind_timens(s, q, 11);
+        q_int64(s, q, 12, out->command_changed != 0);
+        q_text(s, q, 13, req_command(req));
         int src = q_step(s, q, "claim a call");
         q_done(s, q);
         if (!q_wrote(src))
@@ -687,7 +718,7 @@ static int claim_locked(tf_store *s, const tf_claim_req *req, double now, tf_cla
         out->attempt = old.attempts + 1;
     }
     if (rc == TF_OK)
-        rc = add_history(s, out, iso);
+        rc = add_history(s, req, out, iso);
     if (rc == TF_OK)
         out->decision = TF_CLAIM_RUN;
     return rc;
@@ -759,7 +790,7 @@ static int claim_txn(tf_store *s, const tf_claim_req *req, int act, tf_claim *ou
         tf_store_iso_time(now, iso);
         rc = insert_call(s, req, now + (req->lease > 0 ? req->lease : 0), iso, out, &inserted);
         if (rc == TF_OK && inserted)
-            rc = add_history(s, out, iso);
+            rc = add_history(s, req, out, iso);
         if (rc == TF_OK && inserted)
             out->decision = TF_CLAIM_RUN;
     }

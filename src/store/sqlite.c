@@ -83,7 +83,7 @@ typedef struct sq {
 #define LOOKUP_SQL \
     "SELECT id, status, result_json, error, attempts, failures, fence," \
     " lease_until, next_retry_at, runner_host, runner_pid, runner_start, result_at, duration," \
-    " runner_boot, runner_pidns, lease_boot_until, runner_timens" \
+    " runner_boot, runner_pidns, lease_boot_until, runner_timens, command_sha256" \
     " FROM calls WHERE work = ?1 AND version = ?2 AND args_sha256 = ?3"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -94,22 +94,27 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO calls (work, version, args_sha256, args_json, status,"
         " attempts, failures, fence, lease_until, runner_host, runner_pid,"
         " runner_start, created_at, started_at, runner_boot, runner_pidns, lease_boot_until,"
-        " runner_timens)"
-        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)"
+        " runner_timens, command_sha256)"
+        " VALUES (?1, ?2, ?3, ?4, 'running', 1, 0, 1, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,"
+        " ?14)"
         " ON CONFLICT (work, version, args_sha256) DO NOTHING",
-    /* ?7 = 1: the last good result stays while the refresh runs (stale-if-error) */
+    /* ?7 = 1: the last good result stays while the refresh runs (stale-if-error);
+       ?12 = 1: the command changed since the failure: a new retry budget; ?13 its digest */
     [ST_RECLAIM] =
         "UPDATE calls SET status = 'running', attempts = attempts + 1,"
         " fence = fence + 1, lease_until = ?2, runner_host = ?3, runner_pid = ?4,"
         " runner_start = ?5, started_at = ?6, finished_at = NULL,"
         " result_json = CASE WHEN ?7 THEN result_json END,"
         " result_at = CASE WHEN ?7 THEN result_at END, runner_boot = ?8,"
-        " runner_pidns = ?9, lease_boot_until = ?10, runner_timens = ?11 WHERE id = ?1",
+        " runner_pidns = ?9, lease_boot_until = ?10, runner_timens = ?11,"
+        " failures = CASE WHEN ?12 THEN 0 ELSE failures END,"
+        " next_retry_at = CASE WHEN ?12 THEN NULL ELSE next_retry_at END,"
+        " command_sha256 = ?13 WHERE id = ?1",
     [ST_SET_RETRY_AT] = "UPDATE calls SET next_retry_at = ?2 WHERE id = ?1",
     [ST_HIST_INSERT] =
         "INSERT INTO history (call_id, attempt, fence, status, runner_host,"
-        " runner_pid, started_at, runner_boot, runner_pidns, runner_start)"
-        " VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9)",
+        " runner_pid, started_at, runner_boot, runner_pidns, runner_start, command_sha256)"
+        " VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_HIST_RUNNING] =
         "SELECT id, exec_pgid, exec_start, runner_boot, runner_pidns FROM history"
         " WHERE call_id = ?1 AND fence = ?2 AND status = 'running'",
@@ -168,7 +173,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HISTORY] =
         "SELECT id, attempt, status, started_at, finished_at, duration,"
         " runner_host, runner_pid, exec_pid, exit_code, signal, error, log_path,"
-        " output, output_bytes, output_truncated"
+        " output, output_bytes, output_truncated, command_sha256"
         " FROM history WHERE call_id = ?1 ORDER BY attempt, id",
     /* one batch, newest first: ids below ?8, at most ?9 rows */
     [ST_CLEAR_LIST] =

@@ -1228,6 +1228,59 @@ static void store__gc_asking_deletes_what_was_counted(void **state)
                                       " (SELECT id FROM calls)"), 0);
 }
 
+/*
+ * A call that failed under another command digest than the claim's runs
+ * again at once, whatever its retries and backoff, with a new retry
+ * budget; under the same digest it waits; a success is a hit whatever the
+ * digest, and a row recorded without a digest is never "changed".
+ */
+static void store__changed_command_runs_a_failure_again(void **state)
+{
+    fx *f = *state;
+    char key[65];
+    key_of(key, "cc");
+    tf_claim_req r = req_of("w", key);
+    r.retries = 2;
+    r.backoff = 3600;
+    r.command_sha256 = "aaaa";
+    f->clk.t = 1000;
+    tf_claim a = claim_ok(f->s, &r);
+    assert_int_equal(a.decision, TF_CLAIM_RUN);
+    assert_int_equal(a.command_changed, 0);
+    assert_int_equal(finish(f->s, &a, TF_OUT_FAILED, NULL, "boom", 2, 3600), TF_OK);
+    tf_claim w = claim_ok(f->s, &r);
+    assert_int_equal(w.decision, TF_CLAIM_RETRY_WAIT); /* same command: the backoff holds */
+    tf_claim_clear(&w);
+
+    r.command_sha256 = "bbbb";
+    tf_claim b = claim_ok(f->s, &r);
+    assert_int_equal(b.decision, TF_CLAIM_RUN);
+    assert_int_equal(b.command_changed, TF_CHANGED_AFTER_FAILURE);
+    assert_int_equal(b.failures, 0);
+    assert_int_equal(raw_int(f->path, "SELECT failures FROM calls"), 0);
+    char *d = raw_text(f->path, "SELECT group_concat(command_sha256, ' ') FROM"
+                                " (SELECT command_sha256 FROM history ORDER BY attempt)");
+    assert_string_equal(d, "aaaa bbbb");
+    free(d);
+    assert_int_equal(finish(f->s, &b, TF_OUT_SUCCEEDED, "1", NULL, 2, 3600), TF_OK);
+
+    r.command_sha256 = "cccc"; /* a success stays cached */
+    tf_claim h = claim_ok(f->s, &r);
+    assert_int_equal(h.decision, TF_CLAIM_HIT);
+    tf_claim_clear(&h);
+
+    /* a failure recorded before digests were (NULL) waits as before */
+    key_of(key, "dd");
+    tf_claim_req o = req_of("w", key);
+    o.retries = 0;
+    tf_claim c = claim_ok(f->s, &o);
+    assert_int_equal(finish(f->s, &c, TF_OUT_FAILED, NULL, "boom", 0, 1), TF_OK);
+    o.command_sha256 = "aaaa";
+    tf_claim n = claim_ok(f->s, &o);
+    assert_int_equal(n.decision, TF_CLAIM_FAILED);
+    tf_claim_clear(&n);
+}
+
 static void store__gc_settled_only(void **state)
 {
     fx *f = *state;
@@ -1794,6 +1847,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(store__clear_spares_running_whatever_the_lease, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(store__gc_settled_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(store__changed_command_runs_a_failure_again, setup, teardown),
         cmocka_unit_test_setup_teardown(store__clear_asking_deletes_what_was_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(store__gc_asking_deletes_what_was_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(store__count_work_bounded, setup, teardown),
