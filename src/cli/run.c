@@ -466,8 +466,6 @@ static void print_json(const tf_event *ev, const char *stamp)
     cJSON_Delete(o);
 }
 
-static void print_event(run_state *st, const tf_event *ev, int d, tally_entry *e);
-
 /* Monotonic seconds, for how long a wait lasted (immune to clock changes). */
 static double mono_now(void)
 {
