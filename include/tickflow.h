@@ -367,11 +367,16 @@ typedef struct tf_event {
 typedef void (*tf_event_fn)(const tf_event *ev, void *user);
 void tf_app_on_event(tf_app *app, tf_event_fn fn, void *user);
 
+/* The longest wait for a retry a loop that runs until idle makes (seconds). */
+#define TF_ONCE_RETRY_WAIT 600.0
+
 /* Options of the tick loop. Initialise with tf_loop_opts_init(). */
 typedef struct tf_loop_opts {
     double interval;        /* seconds between tick starts (default 1) */
     uint64_t max_ticks;     /* stop after this many ticks; 0 = no limit (default) */
-    int until_idle;         /* 1: stop after a tick in which nothing ran, started or waited */
+    int until_idle;         /* 1: stop after a tick in which nothing ran, started or waited
+                               (a failed call whose retry is due within TF_ONCE_RETRY_WAIT
+                               seconds is waited for, in one sleep; a later retry is not) */
     unsigned max_parallel;  /* at most this many parallel executions at once; 0 = no limit.
                                A parallel call finding every slot taken waits in tf_run
                                until one frees (ended executions are recorded meanwhile) */

@@ -171,6 +171,7 @@ struct tf_app {
     tf_hasher hasher;       /* reusable SHA-256 context */
     uint64_t tick_no;       /* current tick number */
     int tick_busy;          /* something ran, started, waited or is running this tick */
+    double retry_due;       /* the earliest retry a call of this tick waits for (app clock), or 0 */
     uint64_t failed;        /* calls that ended failed in this loop run */
     int fatal;              /* a database/system error in a flow's tf_run: the loop stops with it */
     struct tf_held_ran *held; /* "ran" events held until their success is committed (tf_app_settle) */

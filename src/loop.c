@@ -44,6 +44,7 @@ static int run_tick(tf_app *app)
     if (!app->until_idle)
         app->hit_epoch++; /* a daemon's evaluation is a tick; --once's is the whole run */
     app->tick_busy = 0;
+    app->retry_due = 0;
     app->failed = 0;
     int rc = refresh_memo(app);
     tf_reaper_check(&app->reaper); /* a killed watchdog is replaced before anything starts */
@@ -106,8 +107,17 @@ int tf_loop_run(tf_app *app, const tf_loop_opts *opts, uint64_t *failed)
             break;
         if (opts->max_ticks && ticks >= opts->max_ticks)
             break;
-        if (opts->until_idle && !app->tick_busy)
-            break;
+        if (opts->until_idle && !app->tick_busy) {
+            /* idle but for retries: wait for one due soon, in one sleep; a later one is
+               a later run's (its call stays failed until then) */
+            double wait = app->retry_due > 0 ? app->retry_due - tf_app_now(app) : -1;
+            if (app->retry_due <= 0 || wait > TF_ONCE_RETRY_WAIT)
+                break;
+            rc = sleep_until(app, tf_app_steady() + (wait > 0.05 ? wait : 0.05));
+            if (rc != TF_OK)
+                break;
+            continue;
+        }
         rc = sleep_until(app, start + opts->interval);
         if (rc != TF_OK)
             break;

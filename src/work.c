@@ -863,7 +863,9 @@ static int report_decision(tf_app *app, tf_work *w, tf_claim *c, tf_call *out)
     case TF_CLAIM_RETRY_WAIT:
         out->status = TF_CALL_RETRY_WAIT;
         out->error = keep_text(app, c->error);
-        app->tick_busy = 1;
+        /* not busy: --once waits for a retry only when it is due soon (loop.c) */
+        if (app->retry_due <= 0 || c->next_retry_at < app->retry_due)
+            app->retry_due = c->next_retry_at;
         if (c->stale && c->result_json && serve_stale(app, c->result_json, out) == TF_OK) {
             tf_app_emit_stale(app, w, out->key, args_json, "retry", c->error, 0, 0, NULL, NULL);
             return TF_OK;

@@ -295,7 +295,7 @@ static summary tally_sum(const run_state *st)
         const tally_entry *e = &st->entries[i];
         if (e->gone || e->final == D_NONE)
             continue;
-        if (e->final == D_FAILED)
+        if (e->final == D_FAILED || e->final == D_RETRY) /* a retry left to a later run */
             s.failed++;
         else if (e->final == D_FENCED)
             s.fenced++;
