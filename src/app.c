@@ -131,16 +131,21 @@ static void work_free(tf_work *w)
     free(w);
 }
 
+/* What a held event owns. */
+static void held_free(struct tf_held_ran *h)
+{
+    free(h->args_json);
+    free(h->version);
+}
+
 void tf_app_close(tf_app *app)
 {
     if (!app)
         return;
     tf_running_stop_all(app);
     (void)tf_app_flush(app); /* the last ends, and the events they settle */
-    for (size_t i = 0; i < app->nheld; i++) { /* never committed: never reported as ran */
-        free(app->held[i].args_json);
-        free(app->held[i].version);
-    }
+    for (size_t i = 0; i < app->nheld; i++) /* never committed: never reported as ran */
+        held_free(&app->held[i]);
     free(app->held);
     tf_reaper_stop(&app->reaper);
     free(app->running);
@@ -339,7 +344,7 @@ void tf_app_commit_successes(tf_app *app)
 void tf_app_unhold_last(tf_app *app)
 {
     if (app->nheld)
-        free(app->held[--app->nheld].args_json);
+        held_free(&app->held[--app->nheld]);
 }
 
 /* The held event of (work, key), or -1. Commits come in queue order: the first one matches. */
@@ -379,8 +384,7 @@ static void settled(const char *work, const char *key, int recorded, void *user)
         };
         tf_app_emit_event(app, &ev);
     }
-    free(h.args_json);
-    free(h.version);
+    held_free(&h);
 }
 
 void tf_app_settle(tf_app *app)

@@ -267,18 +267,27 @@ static int serve_stale(tf_app *app, const char *json, tf_call *out)
  * the store keeps no retry for it (the failures before this claim plus this
  * one exceed the work's retries: what the finish records, see store.h).
  */
-static void emit_end(tf_app *app, const tf_work *w, const char *key, const char *args_json, int ok,
-                     int interrupted, const char *error, double duration, int attempt,
-                     const char *log_path, int final, int stale)
+static tf_event end_event(const tf_work *w, const char *key, const char *args_json, int ok,
+                          int interrupted, const char *error, double duration, int attempt,
+                          const char *log_path, int final, int stale)
 {
-    if (!app->on_event && !app->ntaps)
-        return;
     tf_event ev = {
         .work = w->name, .key = key, .args_json = args_json,
         .what = ok ? "ran" : interrupted ? "interrupted" : "failed",
         .error = error, .duration = duration, .attempt = attempt, .log_path = log_path,
         .final = !ok && final, .stale = stale, .version = w->version ? w->version : "",
     };
+    return ev;
+}
+
+static void emit_end(tf_app *app, const tf_work *w, const char *key, const char *args_json, int ok,
+                     int interrupted, const char *error, double duration, int attempt,
+                     const char *log_path, int final, int stale)
+{
+    if (!app->on_event && !app->ntaps)
+        return;
+    tf_event ev = end_event(w, key, args_json, ok, interrupted, error, duration, attempt, log_path,
+                            final, stale);
     tf_app_emit_event(app, &ev);
 }
 
@@ -314,11 +323,13 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
     r->duration = f.duration;
     /* Committed with the next write (group commit, store.h); a fence lost by
        then is noted on the attempt and empties the memo at the next tick.
-       Observers hear "ran" once it is committed (tf_app_settle). */
-    tf_event ran = {.work = w->name, .key = r->key, .args_json = r->args_json, .what = "ran",
-                    .duration = f.duration, .attempt = r->attempt,
-                    .version = w->version ? w->version : ""};
-    int held = ok && (app->on_event || app->ntaps) && tf_app_hold_ran(app, &ran) == TF_OK;
+       Observers hear "ran" once it is committed (tf_app_settle); a failed
+       refresh says that its last good result is still served (stale). */
+    tf_event end = end_event(w, r->key, r->args_json, ok, interrupted, f.error, f.duration,
+                             r->attempt, NULL, !ok && !interrupted && r->failures + 1 > w->opts.retries,
+                             !ok && r->stale_json);
+    int observed = app->on_event || app->ntaps;
+    int held = ok && observed && tf_app_hold_ran(app, &end) == TF_OK;
     int rc = tf_store_finish_later(app->store, &f);
     if (rc != TF_OK) {
         if (held)
@@ -344,11 +355,8 @@ static int finish_running(tf_app *app, tf_running *r, int interrupted)
         r->status = TF_CALL_FAILED;
         r->error = strdup(f.error);
     }
-    /* a failed refresh says that its last good result is still served (stale) */
-    if (!held)
-        emit_end(app, w, r->key, r->args_json, ok, interrupted, r->error, f.duration, r->attempt,
-                 NULL, !ok && !interrupted && r->failures + 1 > w->opts.retries,
-                 !ok && r->stale_json);
+    if (observed && !held)
+        tf_app_emit_event(app, &end);
     return TF_OK;
 }
 
